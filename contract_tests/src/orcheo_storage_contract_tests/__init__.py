@@ -1,0 +1,1 @@
+"""The Orcheo storage contract suite."""

@@ -1,0 +1,1 @@
+"""Backend-neutral migration: logical tables, export, import and verify."""

@@ -1,0 +1,162 @@
+"""What a backend plugin provides to the host: a manifest, sessions, provisioning, bulk I/O."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orcheo_storage.jsoncodec import JsonObject
+from orcheo_storage.protocols.agentensor import AgentensorStore
+from orcheo_storage.protocols.chat import ChatStore
+from orcheo_storage.protocols.coordination import ListenerStore, RemediationStore, TriggerStore
+from orcheo_storage.protocols.history import HistoryStore
+from orcheo_storage.protocols.tokens import ServiceTokenStore
+from orcheo_storage.protocols.vault import VaultRecordStore
+from orcheo_storage.protocols.workflows import WorkflowRepository
+
+if TYPE_CHECKING:
+    from orcheo_storage.settings import StorageSettings
+
+STORAGE_API_VERSION = 1
+"""The plugin contract version this host implements. Bumped on incompatible change."""
+
+
+class Subsystem(enum.StrEnum):
+    """The storage subsystems a backend may provide."""
+
+    WORKFLOWS = "workflows"
+    TRIGGERS = "triggers"
+    LISTENERS = "listeners"
+    REMEDIATIONS = "remediations"
+    HISTORY = "history"
+    SERVICE_TOKENS = "service_tokens"
+    AGENTENSOR = "agentensor"
+    VAULT = "vault"
+    CHATKIT = "chatkit"
+    LANGGRAPH = "langgraph"
+
+
+class Capability(enum.StrEnum):
+    """Optional abilities a backend may declare. Undeclared -> contract tests skip them."""
+
+    JSON_CONTAINMENT = "json_containment"
+    FULL_TEXT_SEARCH = "full_text_search"
+    CROSS_PROCESS_ATOMIC = "cross_process_atomic"
+    BULK_COPY = "bulk_copy"
+    LANGGRAPH = "langgraph"
+    PERSISTENT = "persistent"
+
+
+class BackendManifest(BaseModel):
+    """Who a backend is and what it offers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    distribution: str
+    version: str
+    api_version: int
+    subsystems: frozenset[Subsystem]
+    capabilities: frozenset[Capability] = Field(default_factory=frozenset)
+    description: str = ""
+
+
+class SchemaStatus(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    current: int
+    latest: int
+    pending: list[str]
+
+
+class HealthReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ok: bool
+    details: dict[str, str] = Field(default_factory=dict)
+
+
+@runtime_checkable
+class BulkTransfer(Protocol):
+    """Streaming access to the logical tables of :mod:`orcheo_storage.migration.tables`.
+
+    Rows are the JSON form of the logical table (the same on every backend), so any
+    backend can be the source or the target of a migration.
+    """
+
+    def export_rows(self, table: str, *, batch_size: int = 1000) -> AsyncIterator[list[JsonObject]]:
+        """Yield the table's rows in key order, in batches, with constant memory."""
+        ...
+
+    async def count_rows(self, table: str) -> int: ...
+
+    async def import_batch(self, table: str, rows: list[JsonObject], *, batch_id: str) -> bool:
+        """Insert ``rows`` and record ``batch_id`` in the ledger in one transaction.
+
+        Returns ``False`` (and writes nothing) when ``batch_id`` was already imported.
+        """
+        ...
+
+    async def imported_batches(self) -> set[str]: ...
+
+
+@runtime_checkable
+class BackendSession(Protocol):
+    """An open backend: its pools or files, and the stores that share them."""
+
+    def workflows(self) -> WorkflowRepository: ...
+
+    def triggers(self) -> TriggerStore: ...
+
+    def listeners(self) -> ListenerStore: ...
+
+    def remediations(self) -> RemediationStore: ...
+
+    def history(self) -> HistoryStore: ...
+
+    def service_tokens(self) -> ServiceTokenStore: ...
+
+    def agentensor(self) -> AgentensorStore: ...
+
+    def vault_records(self) -> VaultRecordStore: ...
+
+    def chatkit(self) -> ChatStore: ...
+
+    def langgraph_checkpointer(self) -> AbstractAsyncContextManager[Any]:
+        """LangGraph's own checkpointer for this backend's database (capability ``langgraph``)."""
+        ...
+
+    def bulk(self) -> BulkTransfer: ...
+
+    async def health(self) -> HealthReport: ...
+
+    async def schema_status(self) -> SchemaStatus: ...
+
+    async def migrate_schema(self, *, dry_run: bool = False) -> list[str]:
+        """Apply pending schema steps under a lock (or only list them); returns their names."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class StorageBackend(Protocol):
+    """The object a plugin's ``orcheo_storage_backend`` hook returns."""
+
+    @property
+    def manifest(self) -> BackendManifest: ...
+
+    async def open(self, settings: StorageSettings) -> BackendSession:
+        """Open pools/files for ``settings``; apply schema migrations when ``settings.auto_migrate``."""
+        ...
+
+    def provision(
+        self, settings: StorageSettings, workdir: Path
+    ) -> AbstractAsyncContextManager[StorageSettings]:
+        """Yield settings pointing at a fresh, empty, isolated namespace; drop it on exit."""
+        ...

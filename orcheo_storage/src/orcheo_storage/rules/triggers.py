@@ -1,0 +1,80 @@
+"""Trigger configs: webhook normalisation and sealing of webhook secrets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import SecretStr
+
+from orcheo_storage.crypto import VaultCipher
+from orcheo_storage.jsoncodec import JsonObject
+from orcheo_storage.models.common import build
+from orcheo_storage.models.triggers import CronConfig, RetryPolicy, WebhookConfig
+from orcheo_storage.models.vault import EncryptedSecret
+
+SECRET_FIELDS = ("shared_secret", "hmac_secret")
+
+
+def normalise_webhook(config: WebhookConfig | dict[str, Any]) -> WebhookConfig:
+    """Methods upper-cased, de-duplicated and sorted; header names lower-cased."""
+    raw = config.model_dump() if isinstance(config, WebhookConfig) else dict(config)
+    methods = sorted(
+        {m.strip().upper() for m in raw.get("allowed_methods") or ["POST"] if m.strip()}
+    )
+    headers = {k.strip().lower(): v for k, v in (raw.get("required_headers") or {}).items()}
+    secret_header = raw.get("shared_secret_header")
+    hmac_header = raw.get("hmac_header")
+    raw.update(
+        allowed_methods=methods or ["POST"],
+        required_headers=headers,
+        shared_secret_header=secret_header.strip().lower() if secret_header else None,
+        hmac_header=hmac_header.strip().lower() if hmac_header else None,
+    )
+    return build(WebhookConfig, **raw)
+
+
+def seal_webhook(config: WebhookConfig, cipher: VaultCipher) -> JsonObject:
+    """The stored form: plain fields as JSON, secret fields as encryption envelopes."""
+    doc: dict[str, Any] = config.model_dump(mode="json", exclude=set(SECRET_FIELDS))
+    for field in SECRET_FIELDS:
+        secret: SecretStr | None = getattr(config, field)
+        doc[field] = (
+            None if secret is None else cipher.encrypt(secret.get_secret_value()).model_dump()
+        )
+    return doc
+
+
+def open_webhook(doc: dict[str, Any], cipher: VaultCipher) -> WebhookConfig:
+    """Inverse of :func:`seal_webhook`.
+
+    Raises:
+        DecryptionError: a secret does not decrypt with the configured keys.
+    """
+    data = dict(doc)
+    for field in SECRET_FIELDS:
+        envelope = data.get(field)
+        if envelope is not None:
+            data[field] = cipher.decrypt(EncryptedSecret.model_validate(envelope))
+    return build(WebhookConfig, **data)
+
+
+def normalise_cron(config: CronConfig | dict[str, Any]) -> CronConfig:
+    raw = config.model_dump() if isinstance(config, CronConfig) else dict(config)
+    raw["expression"] = " ".join(str(raw.get("expression", "")).split())
+    if not raw["expression"]:
+        from orcheo_storage.errors import ValidationError
+
+        raise ValidationError("cron expression must not be empty", field="expression")
+    return build(CronConfig, **raw)
+
+
+def normalise_retry(policy: RetryPolicy | dict[str, Any]) -> RetryPolicy:
+    return policy if isinstance(policy, RetryPolicy) else build(RetryPolicy, **policy)
+
+
+def cron_slot_advances(current: datetime | None, expected: datetime | None, new: datetime) -> bool:
+    """The compare-and-set rule: advance only from the expected value, and only forwards."""
+    if current != expected:
+        return False
+    return current is None or new > current

@@ -1,0 +1,114 @@
+"""Workflow versions: checksum, construction, runnable-config replacement and diff."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from orcheo_storage.jsoncodec import JsonObject, canonical_dumps, loads, normalise_object
+from orcheo_storage.models.common import build
+from orcheo_storage.models.workflows import VersionDiff, WorkflowVersion
+from orcheo_storage.rules.workflows import audit
+
+
+def graph_checksum(graph: JsonObject) -> str:
+    """SHA-256 hex of the graph serialised with sorted keys and compact separators."""
+    return hashlib.sha256(canonical_dumps(graph).encode("utf-8")).hexdigest()
+
+
+def new_version(
+    *,
+    workflow_id: uuid.UUID,
+    number: int,
+    graph: dict[str, Any],
+    created_by: str,
+    now: datetime,
+    metadata: dict[str, Any] | None = None,
+    runnable_config: dict[str, Any] | None = None,
+    notes: str | None = None,
+    version_id: uuid.UUID | None = None,
+) -> WorkflowVersion:
+    """Build version ``number`` of a workflow (the backend allocates ``number`` atomically).
+
+    Raises:
+        ValidationError: the graph is not a JSON object or holds hostile input.
+    """
+    clean_graph = normalise_object(graph, "graph")
+    return build(
+        WorkflowVersion,
+        id=version_id or uuid.uuid4(),
+        workflow_id=workflow_id,
+        version=number,
+        graph=clean_graph,
+        metadata=metadata or {},
+        runnable_config=runnable_config,
+        notes=notes,
+        created_by=created_by,
+        created_at=now,
+        checksum=graph_checksum(clean_graph),
+        audit_log=[audit(created_by, "version_created", now)],
+    )
+
+
+def prepare_version_input(
+    graph: dict[str, Any], metadata: dict[str, Any] | None, runnable_config: dict[str, Any] | None
+) -> None:
+    """Validate version input before a backend allocates a number (so rejects write nothing).
+
+    Raises:
+        ValidationError: hostile or non-JSON input.
+    """
+    normalise_object(graph, "graph")
+    normalise_object(metadata, "metadata")
+    if runnable_config is not None:
+        normalise_object(runnable_config, "runnable_config")
+
+
+def replace_runnable_config(
+    version: WorkflowVersion, config: dict[str, Any] | None, *, actor: str, now: datetime
+) -> WorkflowVersion:
+    """Replace (or clear, with ``None``) a version's runnable_config, audited."""
+    clean = None if config is None else normalise_object(config, "runnable_config")
+    event = audit(
+        actor, "runnable_config_updated" if clean is not None else "runnable_config_cleared", now
+    )
+    return build(
+        WorkflowVersion,
+        **{
+            **version.model_dump(),
+            "runnable_config": clean,
+            "audit_log": [*version.audit_log, event],
+        },
+    )
+
+
+def _pretty(graph: JsonObject) -> list[str]:
+    # Round-trip through our codec so Decimals print exactly, then pretty-print.
+    plain = json.loads(canonical_dumps(graph))
+    return json.dumps(plain, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
+
+
+def diff_versions(base: WorkflowVersion, target: WorkflowVersion) -> VersionDiff:
+    """Unified text diff of two versions' graphs (pretty JSON, sorted keys)."""
+    lines = list(
+        difflib.unified_diff(
+            _pretty(base.graph),
+            _pretty(target.graph),
+            fromfile=f"v{base.version}",
+            tofile=f"v{target.version}",
+            lineterm="",
+        )
+    )
+    return VersionDiff(
+        workflow_id=base.workflow_id,
+        base_version=base.version,
+        target_version=target.version,
+        diff=lines,
+    )
+
+
+__all__ = ["diff_versions", "graph_checksum", "loads", "new_version", "replace_runnable_config"]

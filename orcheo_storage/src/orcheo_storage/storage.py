@@ -1,0 +1,183 @@
+"""Opening storage: ``async with open_storage(settings) as storage: ...``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from orcheo_storage.errors import ConfigurationError, UnsupportedError
+from orcheo_storage.keys import cipher_for
+from orcheo_storage.plugins.registry import BackendRegistry, create_registry
+from orcheo_storage.protocols.agentensor import AgentensorStore
+from orcheo_storage.protocols.backend import (
+    BackendManifest,
+    BackendSession,
+    StorageBackend,
+    Subsystem,
+)
+from orcheo_storage.protocols.chat import ChatStore
+from orcheo_storage.protocols.coordination import ListenerStore, RemediationStore, TriggerStore
+from orcheo_storage.protocols.history import HistoryStore
+from orcheo_storage.protocols.tokens import ServiceTokenStore
+from orcheo_storage.protocols.workflows import WorkflowRepository
+from orcheo_storage.settings import StorageSettings, load_settings
+from orcheo_storage.vault import CredentialVault
+
+
+class Storage:
+    """The open stores of every subsystem, each served by its configured backend."""
+
+    def __init__(
+        self,
+        settings: StorageSettings,
+        sessions: dict[str, BackendSession],
+        manifests: dict[str, BackendManifest],
+    ) -> None:
+        self.settings = settings
+        self._sessions = sessions
+        self._manifests = manifests
+        self._selected = settings.selected_backends()
+        self._vault: CredentialVault | None = None
+
+    def __repr__(self) -> str:
+        return f"Storage(backends={self.backend_names()!r})"
+
+    def backend_names(self) -> dict[str, str]:
+        """Subsystem -> backend name."""
+        return {sub.value: name for sub, name in self._selected.items()}
+
+    def session_for(self, subsystem: Subsystem) -> BackendSession:
+        """The backend session serving ``subsystem``.
+
+        Raises:
+            UnsupportedError: the selected backend does not provide it.
+        """
+        name = self._selected[subsystem]
+        if subsystem not in self._manifests[name].subsystems:
+            raise UnsupportedError(
+                f"storage backend {name!r} does not provide the {subsystem.value} subsystem"
+            )
+        return self._sessions[name]
+
+    def sessions(self) -> dict[str, BackendSession]:
+        return dict(self._sessions)
+
+    @property
+    def workflows(self) -> WorkflowRepository:
+        return self.session_for(Subsystem.WORKFLOWS).workflows()
+
+    @property
+    def triggers(self) -> TriggerStore:
+        return self.session_for(Subsystem.TRIGGERS).triggers()
+
+    @property
+    def listeners(self) -> ListenerStore:
+        return self.session_for(Subsystem.LISTENERS).listeners()
+
+    @property
+    def remediations(self) -> RemediationStore:
+        return self.session_for(Subsystem.REMEDIATIONS).remediations()
+
+    @property
+    def history(self) -> HistoryStore:
+        return self.session_for(Subsystem.HISTORY).history()
+
+    @property
+    def service_tokens(self) -> ServiceTokenStore:
+        return self.session_for(Subsystem.SERVICE_TOKENS).service_tokens()
+
+    @property
+    def agentensor(self) -> AgentensorStore:
+        return self.session_for(Subsystem.AGENTENSOR).agentensor()
+
+    @property
+    def vault(self) -> CredentialVault:
+        if self._vault is None:
+            records = self.session_for(Subsystem.VAULT).vault_records()
+            self._vault = CredentialVault(records, cipher_for(self.settings))
+        return self._vault
+
+    @property
+    def chatkit(self) -> ChatStore:
+        return self.session_for(Subsystem.CHATKIT).chatkit()
+
+    def langgraph_checkpointer(self) -> AbstractAsyncContextManager[Any]:
+        """LangGraph's own checkpointer on the configured checkpoint backend."""
+        return self.session_for(Subsystem.LANGGRAPH).langgraph_checkpointer()
+
+
+@asynccontextmanager
+async def open_storage(
+    settings: StorageSettings | None = None, *, registry: BackendRegistry | None = None
+) -> AsyncIterator[Storage]:
+    """Open the backends selected by ``settings`` (default: from the environment).
+
+    Only selected backends are opened; subsystems on the same backend share one session
+    (one pool, one set of files). Everything is closed on exit, also on error.
+
+    Raises:
+        ConfigurationError: invalid settings, or a selection error (unknown, not
+            installed or broken backend) from the plugin host.
+    """
+    settings = settings or load_settings()
+    registry = registry or create_registry(strict=settings.plugins_strict)
+    backends: dict[str, StorageBackend] = {}
+    for name in dict.fromkeys(settings.selected_backends().values()):
+        backends[name] = registry.get(name)
+    sessions: dict[str, BackendSession] = {}
+    try:
+        for name, backend in backends.items():
+            sessions[name] = await backend.open(settings)
+        yield Storage(settings, sessions, {n: b.manifest for n, b in backends.items()})
+    finally:
+        errors: list[BaseException] = []
+        for session in reversed(list(sessions.values())):
+            try:
+                await session.close()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+def _factory(subsystem: Subsystem, attribute: str) -> Any:
+    @asynccontextmanager
+    async def factory(settings: StorageSettings | None = None) -> AsyncIterator[Any]:
+        settings = settings or load_settings()
+        async with open_storage(_only(settings, subsystem)) as storage:
+            yield getattr(storage, attribute)
+
+    factory.__name__ = f"create_{attribute}"
+    factory.__doc__ = f"Open just the {subsystem.value} store: ``async with {factory.__name__}(settings) as store``."
+    return factory
+
+
+def _only(settings: StorageSettings, subsystem: Subsystem) -> StorageSettings:
+    """Settings where every other subsystem points at the same backend (opens one backend)."""
+    name = settings.selected_backends()[subsystem]
+    update = dict.fromkeys(
+        (
+            "repository_backend",
+            "checkpoint_backend",
+            "chatkit_backend",
+            "vault_backend",
+            "auth_service_token_backend",
+        ),
+        name,
+    )
+    try:
+        return settings.model_copy(update=update)
+    except Exception as exc:  # pragma: no cover - model_copy does not validate
+        raise ConfigurationError(str(exc)) from exc
+
+
+create_repository = _factory(Subsystem.WORKFLOWS, "workflows")
+create_trigger_store = _factory(Subsystem.TRIGGERS, "triggers")
+create_listener_store = _factory(Subsystem.LISTENERS, "listeners")
+create_remediation_store = _factory(Subsystem.REMEDIATIONS, "remediations")
+create_history_store = _factory(Subsystem.HISTORY, "history")
+create_service_token_store = _factory(Subsystem.SERVICE_TOKENS, "service_tokens")
+create_agentensor_store = _factory(Subsystem.AGENTENSOR, "agentensor")
+create_vault = _factory(Subsystem.VAULT, "vault")
+create_chatkit_store = _factory(Subsystem.CHATKIT, "chatkit")

@@ -1,0 +1,1 @@
+"""Orcheo storage backend package (filled by its issue)."""
