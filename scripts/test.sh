@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Quick start 2: set up the workspace and run every check and test.
+#   lint (ruff), types (mypy strict), unit and integration tests of every distribution,
+#   and the contract suite on the memory, sqlite and postgres backends (real PostgreSQL).
+# A PostgreSQL server is required: scripts/ensure-postgres.sh starts or installs one.
+source "$(dirname "${BASH_SOURCE[0]}")/_bootstrap.sh"
+bash scripts/ensure-postgres.sh
+export ORCHEO_TEST_REQUIRE_POSTGRES=1
+PY=(uv run --no-sync)
+SUITE=contract_tests/src/orcheo_storage_contract_tests/suite
+stage() { echo; echo "==> $*"; }
+SECONDS=0
+stage "ruff"; "${PY[@]}" ruff check . && "${PY[@]}" ruff format --check .
+stage "mypy (strict)"; "${PY[@]}" mypy orcheo_storage/src orcheo_storage_sqlite/src orcheo_storage_postgres/src contract_tests/src
+stage "unit and integration tests"; "${PY[@]}" pytest "$@"
+for backend in memory sqlite postgres; do
+    stage "contract suite on $backend"
+    "${PY[@]}" pytest -p orcheo_storage_contract_tests.plugin --orcheo-backend="$backend" \
+        --orcheo-compare-backend=memory --orcheo-report=".orcheo-test/conformance-$backend.json" "$SUITE"
+done
+echo; echo "==> all checks passed in ${SECONDS}s"
