@@ -1,0 +1,216 @@
+"""``orcheo-storage doctor``: effective settings, who serves what, connectivity, schema status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import typer
+from rich.table import Table
+
+from orcheo_storage.cli._common import (
+    EXIT_PROBLEMS,
+    BackendOption,
+    DataDirOption,
+    JsonOption,
+    print_json,
+    settings_from_options,
+    stdout,
+)
+from orcheo_storage.errors import PluginError
+from orcheo_storage.plugins.registry import BackendRegistry, create_registry
+from orcheo_storage.protocols.backend import Subsystem
+from orcheo_storage.settings import StorageSettings
+
+# A backend may declare LangGraph persistence unsupported (it is a capability); that is worth a
+# warning, not a failed check. Any other selected-but-unprovided subsystem is a problem.
+OPTIONAL_SUBSYSTEMS = frozenset({Subsystem.LANGGRAPH})
+
+
+@dataclass
+class BackendCheck:
+    """What doctor learnt about one selected backend."""
+
+    name: str
+    subsystems: list[str]
+    plugin: str | None = None
+    healthy: bool | None = None
+    health: dict[str, str] = field(default_factory=dict)
+    schema_current: int | None = None
+    schema_latest: int | None = None
+    schema_pending: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DoctorReport:
+    settings: dict[str, Any]
+    subsystems: dict[str, dict[str, str]]
+    backends: list[BackendCheck]
+    warnings: list[str]
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not any(b.problems for b in self.backends)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+
+def scrub(text: str, settings: StorageSettings) -> str:
+    """Remove the DSN and its password from text coming from a driver or plugin."""
+    if settings.postgres_dsn is None:
+        return text
+    dsn = settings.postgres_dsn.get_secret_value()
+    text = text.replace(dsn, "<dsn>")
+    secrets = [w.partition("=")[2] for w in dsn.split() if w.lower().startswith("password=")]
+    with contextlib.suppress(ValueError):
+        secrets.append(urlsplit(dsn).password or "")
+    for secret in filter(None, secrets):
+        text = text.replace(secret, "***")
+    return text
+
+
+async def diagnose(settings: StorageSettings) -> DoctorReport:
+    """Check every selected backend without changing anything (no schema migration)."""
+    warnings: list[str] = []
+    problems: list[str] = []
+    try:
+        registry = create_registry(strict=settings.plugins_strict)
+    except PluginError as exc:
+        problems.append(f"strict plugin mode: {exc}")
+        registry = create_registry(strict=False)
+    warnings.extend(
+        f"plugin {f.name!r} is broken (not selected): {f.reason}"
+        for f in registry.failures()
+        if f.name not in settings.selected_backends().values()
+    )
+    by_backend: dict[str, list[Subsystem]] = {}
+    for subsystem, name in settings.selected_backends().items():
+        by_backend.setdefault(name, []).append(subsystem)
+    probe = settings.model_copy(update={"auto_migrate": False})
+    checks = [await _check(registry, name, subs, probe) for name, subs in by_backend.items()]
+    subsystems = _serving(settings, registry, warnings)
+    for check in checks:
+        check.problems = [scrub(p, settings) for p in check.problems]
+    return DoctorReport(settings.redacted(), subsystems, checks, warnings, problems)
+
+
+def _serving(
+    settings: StorageSettings, registry: BackendRegistry, warnings: list[str]
+) -> dict[str, dict[str, str]]:
+    rows: dict[str, dict[str, str]] = {}
+    loaded = {m.name: m for m in registry.manifests()}
+    for subsystem, name in settings.selected_backends().items():
+        manifest = loaded.get(name)
+        if manifest is None:
+            status = "unavailable"
+        elif subsystem in manifest.subsystems:
+            status = "ok"
+        else:
+            status = "unsupported"
+            if subsystem in OPTIONAL_SUBSYSTEMS:
+                warnings.append(f"backend {name!r} does not provide {subsystem.value}")
+        rows[subsystem.value] = {"backend": name, "status": status}
+    return rows
+
+
+async def _check(
+    registry: BackendRegistry, name: str, subsystems: list[Subsystem], settings: StorageSettings
+) -> BackendCheck:
+    check = BackendCheck(name, [s.value for s in subsystems])
+    try:
+        backend = registry.get(name)
+    except PluginError as exc:
+        check.problems.append(str(exc))
+        return check
+    manifest = backend.manifest
+    check.plugin = f"{manifest.distribution} {manifest.version}"
+    missing = [s.value for s in subsystems if s not in manifest.subsystems]
+    required = [s for s in missing if Subsystem(s) not in OPTIONAL_SUBSYSTEMS]
+    if required:
+        check.problems.append(f"backend {name!r} does not provide: {', '.join(required)}")
+    try:
+        session = await backend.open(settings)
+    except Exception as exc:
+        check.problems.append(f"cannot open: {type(exc).__name__}: {exc}")
+        return check
+    try:
+        health = await session.health()
+        check.healthy, check.health = health.ok, dict(health.details)
+        if not health.ok:
+            check.problems.append(f"unhealthy: {health.details}")
+        schema = await session.schema_status()
+        check.schema_current, check.schema_latest = schema.current, schema.latest
+        check.schema_pending = list(schema.pending)
+        if schema.pending:
+            check.problems.append(
+                f"{len(schema.pending)} pending schema step(s); run: orcheo-storage migrate-schema"
+            )
+    except Exception as exc:
+        check.problems.append(f"check failed: {type(exc).__name__}: {exc}")
+    finally:
+        try:
+            await session.close()
+        except Exception as exc:
+            check.problems.append(f"close failed: {type(exc).__name__}: {exc}")
+    return check
+
+
+def doctor(
+    backend: BackendOption = None, data_dir: DataDirOption = None, json_output: JsonOption = False
+) -> None:
+    """Show effective settings (secrets redacted), which backend serves each subsystem, and
+    check connectivity and schema status. Exits 1 when a problem is found."""
+    settings = settings_from_options(backend, data_dir)
+    report = asyncio.run(diagnose(settings))
+    if json_output:
+        print_json(report.as_dict())
+    else:
+        _render(report)
+    if not report.ok:
+        raise typer.Exit(EXIT_PROBLEMS)
+
+
+def _render(report: DoctorReport) -> None:
+    console = stdout()
+    settings = Table(title="Effective settings (secrets redacted)")
+    settings.add_column("setting")
+    settings.add_column("value")
+    for key, value in sorted(report.settings.items()):
+        settings.add_row(f"ORCHEO_{key.upper()}", "-" if value is None else str(value))
+    console.print(settings)
+    serving = Table(title="Subsystems")
+    for column in ("subsystem", "backend", "status"):
+        serving.add_column(column)
+    for subsystem, row in report.subsystems.items():
+        serving.add_row(subsystem, row["backend"], row["status"])
+    console.print(serving)
+    checks = Table(title="Backends")
+    for column in ("backend", "plugin", "health", "schema", "pending"):
+        checks.add_column(column)
+    for check in report.backends:
+        schema = (
+            "-" if check.schema_current is None else f"{check.schema_current}/{check.schema_latest}"
+        )
+        health = "-" if check.healthy is None else ("ok" if check.healthy else "FAILED")
+        checks.add_row(
+            check.name, check.plugin or "-", health, schema, str(len(check.schema_pending))
+        )
+    console.print(checks)
+    for warning in report.warnings:
+        console.print(f"warning: {warning}", markup=False)
+    problems = report.problems + [f"{c.name}: {p}" for c in report.backends for p in c.problems]
+    for problem in problems:
+        console.print(f"problem: {problem}", markup=False)
+    console.print("doctor: all checks passed" if report.ok else "doctor: problems found")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("doctor")(doctor)
