@@ -1,0 +1,99 @@
+"""Running async backend code from synchronous Hypothesis tests and state machines."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar, cast
+
+from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
+from orcheo_storage.settings import StorageSettings
+from orcheo_storage.storage import Storage
+
+T = TypeVar("T")
+
+ProvisionStorage = Callable[[], AbstractAsyncContextManager[Storage]]
+"""The type of the ``provision_storage`` fixture: each call gives a fresh namespace."""
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion on an event loop owned by this call.
+
+    For the body of a synchronous Hypothesis test: each example provisions, uses and
+    closes its storage inside one ``run`` call, so nothing outlives its loop.
+    """
+    with asyncio.Runner() as runner:
+        return runner.run(coro)
+
+
+class AsyncStateMachine(RuleBasedStateMachine):
+    """A state machine that owns an event loop and a freshly provisioned Storage.
+
+    Subclasses write synchronous rules that call :meth:`call` with a coroutine. Run it
+    with :func:`run_machine` from a test that requests ``provision_storage``. The
+    namespace is entered in ``__init__`` and closed in :meth:`teardown`.
+    """
+
+    def __init__(self, provision: ProvisionStorage) -> None:
+        super().__init__()
+        self._runner = asyncio.Runner()
+        self._scope = provision()
+        try:
+            self.storage: Storage = self._runner.run(self._scope.__aenter__())
+        except BaseException:
+            self._runner.close()
+            raise
+
+    def call(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable`` on the machine's loop and return its result."""
+
+        async def wrapper() -> T:
+            return await awaitable
+
+        return self._runner.run(wrapper())
+
+    def teardown(self) -> None:
+        try:
+            self._runner.run(self._scope.__aexit__(None, None, None))
+        finally:
+            self._runner.close()
+
+
+M = TypeVar("M", bound=AsyncStateMachine)
+
+
+def run_machine(machine: type[M], provision: ProvisionStorage, **kwargs: Any) -> None:
+    """Run ``machine`` as a test against fresh namespaces from ``provision``.
+
+    Each Hypothesis program gets its own namespace. Extra keyword arguments are passed
+    to the machine's constructor. Example count and step count come from the active
+    profile.
+    """
+
+    def factory() -> M:
+        return machine(provision, **kwargs)
+
+    # Hypothesis annotates the factory as a class; any zero-argument callable works.
+    run_state_machine_as_test(cast(Any, factory))
+
+
+# --- handing settings to other processes ---------------------------------------------------------
+
+
+def settings_payload(settings: StorageSettings) -> dict[str, Any]:
+    """``settings`` as plain JSON data, secrets included, for a child process.
+
+    The payload holds secret values in clear: pass it through a pipe or argv of a
+    process you start, never log it.
+    """
+    data = settings.model_dump(mode="json")
+    for field in ("postgres_dsn", "vault_encryption_key"):
+        secret = getattr(settings, field)
+        data[field] = None if secret is None else secret.get_secret_value()
+    return data
+
+
+def settings_from_payload(payload: dict[str, Any]) -> StorageSettings:
+    """Inverse of :func:`settings_payload`."""
+    return StorageSettings(**payload)

@@ -1,0 +1,62 @@
+"""Hypothesis profiles of the contract suite: a fast everyday one and a deep one.
+
+``orcheo-default`` keeps a full run on the memory backend well under a minute (CI and
+daily use); ``orcheo-deep`` runs many more examples and much longer state-machine
+programs (before a release, or when a backend changes its locking). Selected with
+``--orcheo-profile default|deep``.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, settings
+
+DEFAULT_PROFILE = "orcheo-default"
+DEEP_PROFILE = "orcheo-deep"
+PROFILES = {"default": DEFAULT_PROFILE, "deep": DEEP_PROFILE}
+
+_SUPPRESSED = [
+    HealthCheck.too_slow,
+    HealthCheck.function_scoped_fixture,
+    HealthCheck.data_too_large,
+    HealthCheck.large_base_example,
+]
+
+
+def register_profiles() -> None:
+    """Register both profiles with Hypothesis (idempotent)."""
+    # No example database: runs must leave the work tree clean; print_blob makes any
+    # failure reproducible with @reproduce_failure instead.
+    settings.register_profile(
+        DEFAULT_PROFILE,
+        max_examples=15,
+        stateful_step_count=10,
+        deadline=None,
+        suppress_health_check=_SUPPRESSED,
+        database=None,
+        print_blob=True,
+    )
+    settings.register_profile(
+        DEEP_PROFILE,
+        max_examples=200,
+        stateful_step_count=50,
+        deadline=None,
+        suppress_health_check=_SUPPRESSED,
+        database=None,
+        print_blob=True,
+    )
+
+
+def load_profile(name: str) -> str:
+    """Register the profiles and make ``name`` (``default`` or ``deep``) the active one.
+
+    Returns:
+        The Hypothesis profile name that was loaded.
+
+    Raises:
+        ValueError: ``name`` is not a known profile.
+    """
+    if name not in PROFILES:
+        raise ValueError(f"unknown contract profile {name!r}; choose one of {sorted(PROFILES)}")
+    register_profiles()
+    settings.load_profile(PROFILES[name])
+    return PROFILES[name]
