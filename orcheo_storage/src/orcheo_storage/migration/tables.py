@@ -84,3 +84,37 @@ LOGICAL_TABLES: tuple[LogicalTable, ...] = (
 )
 
 TABLES_BY_NAME = {t.name: t for t in LOGICAL_TABLES}
+
+
+def dependency_order(names: list[str] | tuple[str, ...] | None = None) -> list[str]:
+    """Tables in an order where every parent comes before its children.
+
+    Args:
+        names: the tables to order (default: every logical table). Parents outside
+            ``names`` are ignored; unknown names are kept after the known ones.
+
+    Returns:
+        A topological order, stable with respect to :data:`LOGICAL_TABLES`.
+    """
+    wanted = list(TABLES_BY_NAME) if names is None else list(names)
+    chosen = set(wanted)
+    ordered: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in done:
+            return
+        if name in path:  # pragma: no cover - LOGICAL_TABLES is acyclic
+            raise ValueError(f"cycle in logical tables: {' -> '.join((*path, name))}")
+        table = TABLES_BY_NAME.get(name)
+        for parent in table.parents if table else ():
+            if parent in chosen:
+                visit(parent, (*path, name))
+        done.add(name)
+        ordered.append(name)
+
+    for table in LOGICAL_TABLES:
+        if table.name in chosen:
+            visit(table.name, ())
+    ordered.extend(n for n in wanted if n not in done)
+    return ordered

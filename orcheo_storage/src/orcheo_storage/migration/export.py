@@ -1,0 +1,226 @@
+"""Export: stream a source's logical tables into a resumable folder of checksummed batches."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orcheo_storage.migration.canonical import encode_line, row_key
+from orcheo_storage.migration.files import remove_temporaries, write_atomic
+from orcheo_storage.migration.manifest import (
+    JOURNAL,
+    BatchEntry,
+    Fingerprint,
+    Manifest,
+    MigrationError,
+    SourceChangedError,
+    TableEntry,
+    append_journal,
+    batch_file_name,
+    read_journal,
+    read_manifest,
+    write_manifest,
+)
+from orcheo_storage.migration.progress import NullReporter, Reporter
+from orcheo_storage.migration.sources import RowSource
+from orcheo_storage.migration.tables import TABLES_BY_NAME, dependency_order
+
+DONE = "done.json"
+
+
+@dataclass
+class ExportResult:
+    """What an export run did."""
+
+    manifest: Manifest
+    rows_written: int = 0
+    rows_skipped: int = 0
+    bytes_written: int = 0
+    resumed: bool = False
+    tables: dict[str, int] = field(default_factory=dict)
+
+
+async def fingerprint(source: RowSource) -> Fingerprint:
+    """The source's schema version and per-table row counts (highest keys come later)."""
+    counts = {table: await source.count_rows(table) for table in source.tables()}
+    return Fingerprint(
+        source=source.name, schema_version=await source.schema_version(), counts=counts
+    )
+
+
+def _refuse(message: str, diffs: list[str]) -> SourceChangedError:
+    detail = "; ".join(diffs[:10]) + (f"; and {len(diffs) - 10} more" if len(diffs) > 10 else "")
+    return SourceChangedError(
+        f"{message}: {detail}. Refusing to resume; export again into an empty folder "
+        "(or pass fresh=True / --fresh to discard the partial export)."
+    )
+
+
+def _prepare_folder(folder: Path, fresh: bool) -> Manifest | None:
+    if folder.exists() and not folder.is_dir():
+        raise MigrationError(f"export folder {folder} exists and is not a folder")
+    # Batches hold token hashes and ciphertext: owner-only folder and files.
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    existing = read_manifest(folder)
+    if existing is not None and fresh:
+        for child in folder.iterdir():
+            if child.is_dir():
+                for item in child.iterdir():
+                    item.unlink()
+                child.rmdir()
+            else:
+                child.unlink()
+        return None
+    if existing is None and any(folder.iterdir()):
+        raise MigrationError(f"export folder {folder} is not empty and holds no export manifest")
+    return existing
+
+
+async def export(
+    source: RowSource,
+    folder: Path,
+    *,
+    batch_size: int = 5000,
+    fresh: bool = False,
+    reporter: Reporter | None = None,
+) -> ExportResult:
+    """Export every table of ``source`` into ``folder`` (resuming a killed export).
+
+    Each batch file is written under a temporary name, fsynced and renamed, then recorded
+    in the table's journal; a resumed export re-reads the source, checks that every batch
+    already exported still has the same SHA-256, and writes only the missing ones.
+
+    Args:
+        source: where rows come from (never written to).
+        folder: the export folder (created when missing).
+        batch_size: rows per batch file.
+        fresh: discard a previous partial export in ``folder`` instead of resuming it.
+        reporter: progress sink.
+
+    Returns:
+        The completed manifest and counts of what this run wrote.
+
+    Raises:
+        SourceChangedError: the source differs from the one a partial export started from,
+            or changed while this export ran.
+        MigrationError: the folder is unusable.
+    """
+    if batch_size < 1:
+        raise MigrationError("batch size must be at least 1")
+    reporter = reporter or NullReporter()
+    existing = _prepare_folder(folder, fresh)
+    current = await fingerprint(source)
+    result = ExportResult(manifest=existing or Manifest(batch_size=batch_size, fingerprint=current))
+    if existing is not None:
+        diffs = existing.fingerprint.differences(current)
+        if existing.fingerprint.source != current.source:
+            diffs.insert(0, f"source {existing.fingerprint.source!r} -> {current.source!r}")
+        if diffs:
+            raise _refuse("the source changed since this export started", diffs)
+        if existing.complete:
+            result.resumed = True
+            return result
+        batch_size = existing.batch_size
+        result.resumed = True
+    else:
+        write_manifest(folder, result.manifest)
+
+    tables: list[TableEntry] = []
+    for table in dependency_order(source.tables()):
+        entry = await _export_table(source, folder, table, batch_size, current, reporter, result)
+        tables.append(entry)
+        result.tables[table] = entry.rows
+
+    after = await fingerprint(source)
+    diffs = current.differences(after)
+    if diffs:
+        raise _refuse("the source changed while it was being exported", diffs)
+    final_print = current.model_copy(
+        update={"highest_keys": {t.name: t.highest_key for t in tables}}
+    )
+    manifest = Manifest(
+        complete=True,
+        batch_size=batch_size,
+        fingerprint=final_print,
+        tables=tables,
+        unmapped=source.unmapped(),
+    )
+    write_manifest(folder, manifest)
+    result.manifest = manifest
+    return result
+
+
+async def _export_table(
+    source: RowSource,
+    folder: Path,
+    table: str,
+    batch_size: int,
+    print_: Fingerprint,
+    reporter: Reporter,
+    result: ExportResult,
+) -> TableEntry:
+    table_dir = folder / table
+    table_dir.mkdir(mode=0o700, exist_ok=True)
+    remove_temporaries(table_dir)
+    done_path = table_dir / DONE
+    if done_path.exists():
+        finished = TableEntry.model_validate_json(done_path.read_bytes())
+        result.rows_skipped += finished.rows
+        return finished
+    journal = read_journal(table_dir)
+    # Rewrite the journal without a torn tail so later appends start on a clean line.
+    write_atomic(
+        table_dir / JOURNAL, b"".join((e.model_dump_json() + "\n").encode() for e in journal)
+    )
+    key = TABLES_BY_NAME[table].key if table in TABLES_BY_NAME else ("id",)
+    expected = print_.counts.get(table, 0)
+    reporter.start("export", table, expected)
+    batches: list[BatchEntry] = []
+    rows_total = 0
+    last_key: list[object] | None = None
+    async for rows in source.export_rows(table, batch_size=batch_size):
+        if not rows:
+            continue
+        number = len(batches)
+        data = b"".join(encode_line(row) for row in rows)
+        digest = hashlib.sha256(data).hexdigest()
+        if number < len(journal):
+            done = journal[number]
+            if done.sha256 != digest or done.rows != len(rows):
+                raise _refuse(
+                    "the source changed since this export started",
+                    [f"{table} batch {number} no longer matches the exported file"],
+                )
+            result.rows_skipped += len(rows)
+            batches.append(done)
+        else:
+            entry = BatchEntry(batch=number, rows=len(rows), sha256=digest, bytes=len(data))
+            write_atomic(table_dir / batch_file_name(number), data)
+            append_journal(table_dir, entry)
+            result.rows_written += len(rows)
+            result.bytes_written += len(data)
+            batches.append(entry)
+        rows_total += len(rows)
+        last_key = list(row_key(rows[-1], key))
+        reporter.advance("export", table, len(rows))
+    reporter.finish("export", table)
+    if rows_total != expected:
+        raise _refuse(
+            "the source changed while it was being exported",
+            [f"{table}: {expected} rows counted, {rows_total} rows read"],
+        )
+    if len(batches) < len(journal):
+        raise _refuse(
+            "the source changed since this export started",
+            [f"{table}: {len(journal)} batches exported before, {len(batches)} now"],
+        )
+    finished = TableEntry(name=table, rows=rows_total, batches=batches, highest_key=last_key)
+    write_atomic(done_path, finished.model_dump_json().encode("utf-8"))
+    return finished
+
+
+def folder_size(folder: Path) -> int:
+    """Total bytes of the batch files in an export folder."""
+    return sum(os.path.getsize(p) for p in folder.glob("*/*.jsonl") if p.name != JOURNAL)

@@ -1,0 +1,169 @@
+"""Import: load a finished export folder into a target, exactly once per batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orcheo_storage.errors import ConflictError, NotFoundError, StorageError, ValidationError
+from orcheo_storage.jsoncodec import JsonObject
+from orcheo_storage.migration.canonical import key_text, row_key
+from orcheo_storage.migration.folder import FolderSource, parse_batch, read_batch
+from orcheo_storage.migration.manifest import BatchEntry, MigrationError
+from orcheo_storage.migration.progress import NullReporter, Reporter
+from orcheo_storage.migration.rejects import RejectFile
+from orcheo_storage.migration.tables import TABLES_BY_NAME, dependency_order
+from orcheo_storage.protocols.backend import BulkTransfer
+
+BAD_ROW_ERRORS: tuple[type[StorageError], ...] = (ValidationError, ConflictError, NotFoundError)
+"""Errors that mean "this row cannot go in"; anything else (server down...) stops the import."""
+
+
+class BadRowError(MigrationError):
+    """The target refused a row and no reject file was given (or the limit was reached)."""
+
+    def __init__(self, table: str, key: str, reason: str, hint: str = "") -> None:
+        self.table = table
+        self.key = key
+        self.reason = reason
+        super().__init__(f"bad row in {table} (key {key}): {reason}{hint}")
+
+
+@dataclass
+class TableCounts:
+    """Per-table accounting: ``imported + already + rejected == source``."""
+
+    source: int = 0
+    imported: int = 0
+    already: int = 0
+    rejected: int = 0
+
+    @property
+    def adds_up(self) -> bool:
+        return self.imported + self.already + self.rejected == self.source
+
+
+@dataclass
+class ImportResult:
+    tables: dict[str, TableCounts] = field(default_factory=dict)
+    batches_imported: int = 0
+    batches_skipped: int = 0
+
+    @property
+    def rejected(self) -> int:
+        return sum(c.rejected for c in self.tables.values())
+
+
+def _key_of(table: str) -> tuple[str, ...]:
+    spec = TABLES_BY_NAME.get(table)
+    return spec.key if spec else ("id",)
+
+
+async def import_folder(
+    target: BulkTransfer,
+    folder: Path,
+    *,
+    reject_file: Path | None = None,
+    max_rejects: int = 0,
+    tables: list[str] | None = None,
+    reporter: Reporter | None = None,
+) -> ImportResult:
+    """Import every batch of ``folder`` into ``target``, parents before children.
+
+    Each batch's SHA-256 is checked before it is read, and the batch goes in through
+    ``target.import_batch`` with ``batch_id = "{table}:{batch}:{sha256}"``, which the
+    target commits together with its ledger row, so re-running after a kill imports every
+    batch exactly once. When the target refuses a batch, its rows are retried one by one
+    (ids ``"{batch_id}#{row}"``) to find the bad rows; the batch id is then recorded with
+    an empty batch.
+
+    Args:
+        target: the target's bulk hooks (its schema already migrated).
+        folder: a finished export folder.
+        reject_file: where refused rows go (mode 0600); ``None`` stops at the first one.
+        max_rejects: how many rejected rows (over all runs into this reject file) are allowed.
+        tables: a subset of tables (default: all of the export).
+        reporter: progress sink.
+
+    Returns:
+        Per-table counts, which always add up to the source counts.
+
+    Raises:
+        BadRowError: a row was refused (naming table, key and reason) without a reject
+            file, or beyond ``max_rejects``.
+        BatchCorruptError: a batch file does not match the manifest.
+    """
+    reporter = reporter or NullReporter()
+    source = FolderSource(folder)
+    rejects = RejectFile(reject_file) if reject_file is not None else None
+    done = await target.imported_batches()
+    result = ImportResult()
+    for table in dependency_order(tables or source.tables()):
+        entry_table = source.table(table)
+        counts = result.tables.setdefault(table, TableCounts(source=entry_table.rows))
+        reporter.start("import", table, entry_table.rows)
+        for entry in entry_table.batches:
+            batch_id = entry.batch_id(table)
+            if batch_id in done:
+                earlier = rejects.per_batch.get(batch_id, 0) if rejects else 0
+                counts.already += entry.rows - earlier
+                counts.rejected += earlier
+                result.batches_skipped += 1
+                reporter.advance("import", table, entry.rows)
+                continue
+            rows = parse_batch(read_batch(folder, table, entry), table, entry)
+            await _import_batch(target, table, entry, rows, done, counts, rejects, max_rejects)
+            result.batches_imported += 1
+            reporter.advance("import", table, entry.rows)
+        reporter.finish("import", table)
+    return result
+
+
+async def _import_batch(
+    target: BulkTransfer,
+    table: str,
+    entry: BatchEntry,
+    rows: list[JsonObject],
+    done: set[str],
+    counts: TableCounts,
+    rejects: RejectFile | None,
+    max_rejects: int,
+) -> None:
+    batch_id = entry.batch_id(table)
+    try:
+        if await target.import_batch(table, rows, batch_id=batch_id):
+            counts.imported += len(rows)
+        else:
+            counts.already += len(rows)
+        return
+    except BAD_ROW_ERRORS:
+        pass  # find the bad rows one by one below
+    key = _key_of(table)
+    for number, row in enumerate(rows):
+        row_id = f"{batch_id}#{number}"
+        if row_id in done:
+            counts.already += 1
+            continue
+        try:
+            if await target.import_batch(table, [row], batch_id=row_id):
+                counts.imported += 1
+            else:
+                counts.already += 1
+        except BAD_ROW_ERRORS as exc:
+            key_value = row_key(row, key)
+            reason = str(exc)
+            if rejects is None:
+                raise BadRowError(
+                    table,
+                    key_text(key_value),
+                    reason,
+                    "; pass --reject-file PATH --max-rejects N to set such rows aside",
+                ) from exc
+            if not rejects.has(batch_id, number) and rejects.total >= max_rejects:
+                raise BadRowError(
+                    table, key_text(key_value), reason, f"; more than {max_rejects} rejected rows"
+                ) from exc
+            rejects.add(table, batch_id, number, list(key_value), reason, row)
+            counts.rejected += 1
+    # Record the batch itself so a resumed import skips it without retrying its rows.
+    await target.import_batch(table, [], batch_id=batch_id)

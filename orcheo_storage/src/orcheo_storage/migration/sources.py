@@ -1,0 +1,73 @@
+"""What the engine reads from and writes to: thin adapters over backend sessions.
+
+A migration source is anything that streams logical rows in key order and counts
+them (a backend session's :class:`~orcheo_storage.protocols.backend.BulkTransfer`, an
+export folder, or a file written by today's Orcheo). A target is a backend session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
+
+from orcheo_storage.jsoncodec import JsonObject
+from orcheo_storage.migration.tables import LOGICAL_TABLES
+from orcheo_storage.protocols.backend import BackendSession, BulkTransfer
+
+
+@runtime_checkable
+class RowSource(Protocol):
+    """A readable set of logical tables."""
+
+    @property
+    def name(self) -> str:
+        """What the source is, for messages and the fingerprint (never a secret)."""
+        ...
+
+    def tables(self) -> list[str]:
+        """The logical tables this source holds."""
+        ...
+
+    async def schema_version(self) -> int: ...
+
+    def export_rows(self, table: str, *, batch_size: int = 1000) -> AsyncIterator[list[JsonObject]]:
+        """The table's rows in key order, in batches."""
+        ...
+
+    async def count_rows(self, table: str) -> int: ...
+
+    def unmapped(self) -> list[str]:
+        """What the source holds that no logical table takes (reported, not moved)."""
+        ...
+
+
+class BackendSource:
+    """A backend session as a migration source (its bulk hooks plus its schema version)."""
+
+    def __init__(self, session: BackendSession, name: str) -> None:
+        self._session = session
+        self._bulk: BulkTransfer = session.bulk()
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def bulk(self) -> BulkTransfer:
+        return self._bulk
+
+    def tables(self) -> list[str]:
+        return [t.name for t in LOGICAL_TABLES]
+
+    async def schema_version(self) -> int:
+        return (await self._session.schema_status()).current
+
+    def export_rows(self, table: str, *, batch_size: int = 1000) -> AsyncIterator[list[JsonObject]]:
+        return self._bulk.export_rows(table, batch_size=batch_size)
+
+    async def count_rows(self, table: str) -> int:
+        return await self._bulk.count_rows(table)
+
+    def unmapped(self) -> list[str]:
+        return []
