@@ -1,0 +1,5 @@
+"""Reading the SQLite files today's Orcheo writes (read-only) as a migration source."""
+
+from orcheo_storage.migration.legacy.source import LegacyPaths, LegacySource
+
+__all__ = ["LegacyPaths", "LegacySource"]
