@@ -1,0 +1,82 @@
+"""The ``memory`` backend plugin: entry point ``memory = "orcheo_storage.memory.plugin"``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import cached_property
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from orcheo_storage.keys import cipher_for
+from orcheo_storage.memory.session import MemorySession
+from orcheo_storage.plugins.hookspecs import hookimpl
+from orcheo_storage.protocols.backend import (
+    STORAGE_API_VERSION,
+    BackendManifest,
+    Capability,
+    StorageBackend,
+    Subsystem,
+)
+from orcheo_storage.settings import StorageSettings
+
+BACKEND_NAME = "memory"
+DISTRIBUTION = "orcheo-storage"
+BACKEND_SETTINGS = (
+    "repository_backend",
+    "checkpoint_backend",
+    "chatkit_backend",
+    "vault_backend",
+    "auth_service_token_backend",
+)
+
+
+def _version() -> str:
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+        return "0+unknown"
+
+
+class MemoryBackend:
+    """:class:`~orcheo_storage.protocols.backend.StorageBackend` keeping data in the process.
+
+    Each :meth:`open` returns a fresh, empty session; its data lives exactly as long as
+    that session. Not persistent and not atomic across processes.
+    """
+
+    def __repr__(self) -> str:
+        return "MemoryBackend()"
+
+    @cached_property
+    def manifest(self) -> BackendManifest:
+        return BackendManifest(
+            name=BACKEND_NAME,
+            distribution=DISTRIBUTION,
+            version=_version(),
+            api_version=STORAGE_API_VERSION,
+            subsystems=frozenset(s for s in Subsystem if s is not Subsystem.LANGGRAPH),
+            capabilities=frozenset({Capability.JSON_CONTAINMENT, Capability.FULL_TEXT_SEARCH}),
+            description="In-process storage for tests and demos; data lives as long as the session.",
+        )
+
+    async def open(self, settings: StorageSettings) -> MemorySession:
+        """A fresh, empty session whose webhook secrets use the vault cipher of ``settings``."""
+        return MemorySession(cipher_for(settings))
+
+    def provision(
+        self, settings: StorageSettings, workdir: Path
+    ) -> AbstractAsyncContextManager[StorageSettings]:
+        """Yield ``settings`` with every backend set to ``memory`` (each open is isolated)."""
+        return _provision(settings)
+
+
+@asynccontextmanager
+async def _provision(settings: StorageSettings) -> AsyncIterator[StorageSettings]:
+    yield settings.model_copy(update=dict.fromkeys(BACKEND_SETTINGS, BACKEND_NAME))
+
+
+@hookimpl
+def orcheo_storage_backend() -> StorageBackend:
+    """Return the in-memory backend."""
+    return MemoryBackend()
