@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from orcheo_storage.cli import backends, demo, doctor, schema
+from orcheo_storage.cli import backends, demo, doctor, migrate, schema
 
 app = typer.Typer(
     name="orcheo-storage",
@@ -22,6 +22,7 @@ backends.register(app)
 doctor.register(app)
 schema.register(app)
 demo.register(app)
+migrate.register(app)
 
 
 def main() -> None:
