@@ -1,0 +1,280 @@
+"""One SQLite database file: a serialised writer connection plus reader connections.
+
+Design (measured against aiosqlite in ``benchmarks/sqlite_bench.py``):
+
+* Every operation is a plain synchronous function ``job(conn) -> T`` that runs the whole
+  transaction on a connection's own thread, so one operation costs one hop between the
+  event loop and a thread, instead of one hop per statement as with aiosqlite.
+* Writes go to ONE writer connection on ONE thread (a FIFO queue), which serialises them
+  in-process; each write transaction starts with ``BEGIN IMMEDIATE`` so that the write
+  lock is taken up front and other processes are serialised by SQLite itself.
+* Reads go to a small pool of reader connections (``query_only``) on their own threads;
+  in WAL mode they never block the writer nor wait for it.
+* Lock errors ("database is locked") are retried with backoff inside the busy timeout
+  and become :class:`~orcheo_storage.errors.BackendBusyError` only after it.
+* Cancellation: the transaction runs on its thread to the end whatever happens to the
+  awaiting task, and if that task was cancelled before ``COMMIT`` the thread rolls back
+  instead. So the rollback cannot itself be interrupted, and no lock outlives the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from orcheo_storage.errors import BackendBusyError, BackendUnavailableError
+
+from orcheo_storage_sqlite._errors import is_busy, translate
+
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], T]
+log = logging.getLogger(__name__)
+
+DEFAULT_READERS = 2
+
+
+class JobCancelledError(Exception):
+    """Raised on the worker thread when the awaiting task was cancelled before commit."""
+
+
+class _Ticket:
+    """Shared between an awaiting task and the thread running its job."""
+
+    __slots__ = ("cancelled",)
+
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+
+
+class Database:
+    """A SQLite file opened with the project's pragmas.
+
+    Args:
+        path: the database file (parents are created; ``~`` expanded).
+        synchronous: ``FULL`` (default, durable across power loss), ``NORMAL`` or ``EXTRA``.
+        busy_timeout_ms: how long a writer waits for another process's lock.
+        readers: number of reader connections.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: str = "FULL",
+        busy_timeout_ms: int = 30_000,
+        readers: int = DEFAULT_READERS,
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL", "EXTRA", "OFF"):
+            raise ValueError(f"invalid synchronous mode {synchronous!r}")
+        self.path = path.expanduser()
+        self.synchronous = synchronous
+        self.busy_timeout_ms = busy_timeout_ms
+        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="orcheo-sqlite-writer")
+        self._reader_pool = ThreadPoolExecutor(readers, thread_name_prefix="orcheo-sqlite-reader")
+        self._writer: sqlite3.Connection | None = None
+        self._readers: list[sqlite3.Connection] = []
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"Database(name={self.path.name!r}, synchronous={self.synchronous!r})"
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the file and the writer connection (WAL, foreign keys, busy timeout).
+
+        Raises:
+            BackendUnavailableError: the file cannot be created or opened.
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BackendUnavailableError(
+                f"cannot create the folder of SQLite database {self.path.name!r}: {exc.strerror}"
+            ) from None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer_pool, self._open_writer)
+
+    def _connect(self, *, reader: bool) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+                check_same_thread=False,  # closed from close(), never used concurrently
+                timeout=self.busy_timeout_ms / 1000,
+                cached_statements=256,
+            )
+        except sqlite3.Error as exc:
+            raise BackendUnavailableError(
+                f"cannot open SQLite database {self.path.name!r}: {exc.__class__.__name__}"
+            ) from None
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        if reader:
+            conn.execute("PRAGMA query_only = ON")
+        return conn
+
+    def _open_writer(self) -> None:
+        conn = self._connect(reader=False)
+        # journal_mode needs a lock: retry like any write when another process starts up.
+        self._retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
+        self._writer = conn
+
+    def _reader_conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect(reader=True)
+            self._local.conn = conn
+            with self._lock:
+                self._readers.append(conn)
+        return conn
+
+    async def close(self) -> None:
+        """Finish queued jobs, then close every connection. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._shutdown)
+
+    def _shutdown(self) -> None:
+        self._writer_pool.shutdown(wait=True)
+        self._reader_pool.shutdown(wait=True)
+        conns = [*self._readers, *([self._writer] if self._writer else [])]
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:  # pragma: no cover - closing is best effort
+                log.warning("closing a SQLite connection failed", exc_info=True)
+        self._readers.clear()
+        self._writer = None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # --- running jobs ---------------------------------------------------------------------
+
+    async def write(self, job: Job[T]) -> T:
+        """Run ``job`` in a ``BEGIN IMMEDIATE`` transaction on the writer connection.
+
+        The job may run more than once if the lock could not be taken at first (it must
+        only touch the connection). Returns what the job returns.
+
+        Raises:
+            StorageError: what the job raised, or the translation of a driver error;
+                ``BackendBusyError`` when the lock stayed taken past the busy timeout.
+        """
+        return await self._submit(self._writer_pool, self._run_write, job)
+
+    async def read(self, job: Job[T], *, snapshot: bool = False) -> T:
+        """Run ``job`` on a reader connection (in one read transaction when ``snapshot``)."""
+        return await self._submit(self._reader_pool, self._run_read, job, snapshot)
+
+    async def _submit(self, pool: ThreadPoolExecutor, runner: Callable[..., T], *args: object) -> T:
+        if self._closed:
+            raise BackendUnavailableError("the SQLite backend session is closed")
+        ticket = _Ticket()
+        loop = asyncio.get_running_loop()
+        try:
+            future = loop.run_in_executor(pool, runner, ticket, *args)
+        except RuntimeError:  # executor shut down
+            raise BackendUnavailableError("the SQLite backend session is closed") from None
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # The thread notices this before COMMIT and rolls back instead.
+            ticket.cancelled.set()
+            raise
+        except JobCancelledError:  # pragma: no cover - only raised after cancellation
+            raise asyncio.CancelledError from None
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self.busy_timeout_ms / 1000
+
+    def _retry_busy(self, step: Callable[[], T]) -> T:
+        deadline = self._deadline()
+        delay = 0.001
+        while True:
+            try:
+                return step()
+            except sqlite3.Error as exc:
+                if not is_busy(exc) or time.monotonic() >= deadline:
+                    raise translate(exc) from None
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.05)
+
+    def _run_write(self, ticket: _Ticket, job: Job[T]) -> T:
+        conn = self._writer
+        if conn is None:
+            raise BackendUnavailableError("the SQLite writer connection is closed")
+        deadline = self._deadline()
+        delay = 0.001
+        while True:
+            if ticket.cancelled.is_set():
+                raise JobCancelledError
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                if is_busy(exc) and time.monotonic() < deadline:
+                    time.sleep(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, 0.05)
+                    continue
+                raise translate(exc) from None
+            try:
+                result = job(conn)
+                if ticket.cancelled.is_set():
+                    raise JobCancelledError
+                conn.execute("COMMIT")
+                return result
+            except BaseException as exc:
+                _rollback(conn)
+                if isinstance(exc, sqlite3.Error):
+                    if is_busy(exc) and time.monotonic() < deadline:
+                        time.sleep(delay * (0.5 + random.random()))
+                        delay = min(delay * 2, 0.05)
+                        continue
+                    raise translate(exc) from None
+                raise
+
+    def _run_read(self, ticket: _Ticket, job: Job[T], snapshot: bool) -> T:
+        conn = self._reader_conn()
+        deadline = self._deadline()
+        delay = 0.001
+        while True:
+            try:
+                if not snapshot:
+                    return job(conn)
+                conn.execute("BEGIN")
+                try:
+                    return job(conn)
+                finally:
+                    _rollback(conn)
+            except sqlite3.Error as exc:
+                if is_busy(exc) and time.monotonic() < deadline and not ticket.cancelled.is_set():
+                    time.sleep(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, 0.05)
+                    continue
+                raise translate(exc) from None
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:  # pragma: no cover - connection already rolled back
+            log.warning("SQLite rollback failed", exc_info=True)
+
+
+__all__ = ["BackendBusyError", "Database", "JobCancelledError"]
