@@ -1,0 +1,27 @@
+"""pytest plugin (entry point ``pytest11``): the ``pg_dsn`` fixture for tests needing PostgreSQL.
+
+Loaded at pytest start-up, which also makes sure the real ``orcheo_storage_postgres``
+package is imported before test modules under ``orcheo_storage_postgres/tests`` (whose
+folder shares the package's name) are collected in ``--import-mode=importlib``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from orcheo_storage_postgres.testing import NoPostgres, must_run, test_dsn
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> str:
+    """DSN of a real PostgreSQL server (see :func:`orcheo_storage_postgres.testing.test_dsn`).
+
+    Skips with instructions when none is available, except in CI (``CI=true``), where
+    it fails.
+    """
+    try:
+        return test_dsn()
+    except NoPostgres as exc:
+        if must_run():
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))

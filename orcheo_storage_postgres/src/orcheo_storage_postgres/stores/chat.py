@@ -1,0 +1,316 @@
+"""The ChatKit store on PostgreSQL: a real ``chatkit.store.Store`` with JSONB and tsvector."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from orcheo_storage.clock import ensure_utc, utcnow
+from orcheo_storage.errors import (
+    AttachmentNotFoundError,
+    ItemNotFoundError,
+    ThreadNotFoundError,
+    ValidationError,
+)
+from orcheo_storage.jsoncodec import normalise_json
+from orcheo_storage.models.chat import ChatContext, PruneResult
+from orcheo_storage.rules import chat as rules
+from orcheo_storage.rules.pagination import check_limit
+from pydantic import TypeAdapter
+
+from orcheo_storage_postgres._chatkit import Attachment, Page, Store, ThreadItem, ThreadMetadata
+from orcheo_storage_postgres._db import Conn, Db, q_all, q_one
+from orcheo_storage_postgres._rows import jsonb
+
+_ITEM = TypeAdapter[ThreadItem](ThreadItem)
+_ATTACHMENT = TypeAdapter[Attachment](Attachment)
+_THREAD_FIELDS = set(ThreadMetadata.model_fields)
+
+_THREAD_COLS = "id, title, created_at, status, allowed_image_domains, metadata, workflow_id"
+_GET_THREAD = f"SELECT {_THREAD_COLS} FROM chat_threads WHERE id = %s"
+_UPSERT_THREAD = """
+INSERT INTO chat_threads (id, title, created_at, updated_at, status, allowed_image_domains,
+    metadata, workflow_id)
+VALUES (%(id)s, %(title)s, %(created_at)s, %(now)s, %(status)s, %(domains)s, %(metadata)s,
+    %(workflow_id)s)
+ON CONFLICT (id) DO UPDATE SET title = coalesce(excluded.title, chat_threads.title),
+    updated_at = excluded.updated_at, status = excluded.status,
+    allowed_image_domains = excluded.allowed_image_domains, metadata = excluded.metadata,
+    workflow_id = excluded.workflow_id
+"""
+_FIRST_USER_ITEM = (
+    "SELECT item FROM chat_items WHERE thread_id = %s AND item->>'type' = 'user_message' "
+    "ORDER BY ordinal LIMIT 1"
+)
+_SET_TITLE_IF_EMPTY = "UPDATE chat_threads SET title = %s WHERE id = %s AND title IS NULL"
+_THREAD_PAGE = {
+    (order, after, scoped): (
+        f"SELECT {_THREAD_COLS} FROM chat_threads WHERE TRUE"
+        + (" AND workflow_id = %(wf)s" if scoped else "")
+        + (
+            f" AND (created_at, id) {'>' if order == 'asc' else '<'} (%(at)s, %(after)s)"
+            if after
+            else ""
+        )
+        + f" ORDER BY created_at {order}, id {order} LIMIT %(n)s"
+    )
+    for order in ("asc", "desc")
+    for after in (False, True)
+    for scoped in (False, True)
+}
+_CURSOR_THREAD = "SELECT created_at FROM chat_threads WHERE id = %s"
+# Ordinal from the thread's counter in the same statement (row lock: unique and gapless).
+_ADD_ITEM = """
+WITH t AS (
+    UPDATE chat_threads SET item_seq = item_seq + 1 WHERE id = %(thread_id)s
+    RETURNING item_seq - 1 AS ordinal
+)
+INSERT INTO chat_items (thread_id, id, ordinal, created_at, item)
+SELECT %(thread_id)s, %(id)s, t.ordinal, %(created_at)s, %(item)s FROM t
+RETURNING ordinal
+"""
+_UPDATE_ITEM = (
+    "UPDATE chat_items SET item = %(item)s, created_at = %(created_at)s "
+    "WHERE thread_id = %(thread_id)s AND id = %(id)s"
+)
+_GET_ITEM = "SELECT item FROM chat_items WHERE thread_id = %s AND id = %s"
+_ITEM_ORDINAL = "SELECT ordinal FROM chat_items WHERE thread_id = %s AND id = %s"
+_ITEM_PAGE = {
+    (order, after): (
+        "SELECT item FROM chat_items WHERE thread_id = %(thread_id)s"
+        + (f" AND ordinal {'>' if order == 'asc' else '<'} %(after)s" if after else "")
+        + f" ORDER BY ordinal {order} LIMIT %(n)s"
+    )
+    for order in ("asc", "desc")
+    for after in (False, True)
+}
+_DELETE_ITEM = "DELETE FROM chat_items WHERE thread_id = %s AND id = %s"
+_DELETE_THREAD = "DELETE FROM chat_threads WHERE id = %s"
+_UNLINK_ATTACHMENTS = "UPDATE chat_attachments SET thread_id = NULL WHERE thread_id = %s"
+_UPSERT_ATTACHMENT = """
+INSERT INTO chat_attachments (id, thread_id, storage_path, created_at, attachment)
+VALUES (%(id)s, %(thread_id)s, %(path)s, %(now)s, %(attachment)s)
+ON CONFLICT (id) DO UPDATE SET thread_id = excluded.thread_id,
+    storage_path = excluded.storage_path, attachment = excluded.attachment
+"""
+_GET_ATTACHMENT = "SELECT attachment FROM chat_attachments WHERE id = %s"
+_DELETE_ATTACHMENT = "DELETE FROM chat_attachments WHERE id = %s"
+_PRUNE = """
+WITH gone AS (DELETE FROM chat_threads WHERE updated_at < %s RETURNING id),
+files AS (
+    DELETE FROM chat_attachments a USING gone WHERE a.thread_id = gone.id
+    RETURNING a.storage_path
+)
+SELECT (SELECT count(*) FROM gone) AS threads,
+    coalesce((SELECT array_agg(storage_path ORDER BY storage_path) FROM files
+              WHERE storage_path IS NOT NULL), '{}') AS paths
+"""
+_FILTER = {
+    scoped: f"SELECT {_THREAD_COLS} FROM chat_threads WHERE metadata @> %(doc)s"
+    + (" AND workflow_id = %(wf)s" if scoped else "")
+    + " ORDER BY created_at, id LIMIT %(n)s"
+    for scoped in (False, True)
+}
+_SEARCH = (
+    "SELECT item FROM chat_items WHERE thread_id = %s "
+    "AND search @@ websearch_to_tsquery('simple', %s) ORDER BY ordinal LIMIT %s"
+)
+
+
+def _thread(row: dict[str, Any]) -> ThreadMetadata:
+    return ThreadMetadata.model_validate(
+        {
+            "id": row["id"],
+            "title": row["title"],
+            "created_at": row["created_at"],
+            "status": row["status"],
+            "allowed_image_domains": row["allowed_image_domains"],
+            "metadata": row["metadata"],
+        }
+    )
+
+
+def _item_doc(item: ThreadItem) -> Any:
+    return normalise_json(item.model_dump(mode="json"), "item")
+
+
+class PostgresChatStore(Store[ChatContext]):
+    """ChatKit threads, items and attachments on PostgreSQL."""
+
+    def __init__(self, db: Db) -> None:
+        self._db = db
+
+    async def _visible_thread(
+        self, conn: Conn, thread_id: str, context: ChatContext
+    ) -> ThreadMetadata:
+        row = await q_one(conn, _GET_THREAD, (thread_id,))
+        if row is None or not rules.visible(row["workflow_id"], context):
+            raise ThreadNotFoundError(thread_id)
+        return _thread(row)
+
+    async def load_thread(self, thread_id: str, context: ChatContext) -> ThreadMetadata:
+        async with self._db.connection() as conn:
+            return await self._visible_thread(conn, thread_id, context)
+
+    async def save_thread(self, thread: ThreadMetadata, context: ChatContext) -> None:
+        # ChatKit may hand over a full Thread carrying its items: keep the metadata only.
+        meta = ThreadMetadata.model_validate(thread.model_dump(include=_THREAD_FIELDS))
+        merged = normalise_json(rules.merge_metadata(meta.metadata, context), "metadata")
+        assert isinstance(merged, dict)
+        async with self._db.transaction() as conn:
+            title = meta.title or None
+            if title is None:
+                first = await q_one(conn, _FIRST_USER_ITEM, (meta.id,))
+                if first is not None:
+                    title = rules.default_title(_ITEM.validate_python(first["item"]))
+            await conn.execute(
+                _UPSERT_THREAD,
+                {
+                    "id": meta.id,
+                    "title": title,
+                    "created_at": ensure_utc(meta.created_at),
+                    "now": utcnow(),
+                    "status": jsonb(meta.status.model_dump(mode="json")),
+                    "domains": None
+                    if meta.allowed_image_domains is None
+                    else jsonb(meta.allowed_image_domains),
+                    "metadata": jsonb(merged),
+                    "workflow_id": rules.thread_workflow(merged),
+                },
+            )
+
+    async def load_threads(
+        self, limit: int, after: str | None, order: str, context: ChatContext
+    ) -> Page[ThreadMetadata]:
+        check_limit(limit)
+        direction = "asc" if order == "asc" else "desc"
+        params: dict[str, Any] = {"n": limit + 1, "wf": context.workflow_id}
+        async with self._db.connection() as conn:
+            cursor_row = await q_one(conn, _CURSOR_THREAD, (after,)) if after else None
+            if cursor_row is not None:
+                params.update(at=cursor_row["created_at"], after=after)
+            query = _THREAD_PAGE[
+                (direction, cursor_row is not None, context.workflow_id is not None)
+            ]
+            rows = await q_all(conn, query, params)
+        data = [_thread(r) for r in rows[:limit]]
+        has_more = len(rows) > limit
+        return Page(data=data, has_more=has_more, after=data[-1].id if data else None)
+
+    async def load_thread_items(
+        self, thread_id: str, after: str | None, limit: int, order: str, context: ChatContext
+    ) -> Page[ThreadItem]:
+        check_limit(limit)
+        direction = "asc" if order == "asc" else "desc"
+        params: dict[str, Any] = {"thread_id": thread_id, "n": limit + 1}
+        async with self._db.connection() as conn:
+            await self._visible_thread(conn, thread_id, context)
+            cursor_row = await q_one(conn, _ITEM_ORDINAL, (thread_id, after)) if after else None
+            if cursor_row is not None:
+                params["after"] = cursor_row["ordinal"]
+            rows = await q_all(conn, _ITEM_PAGE[(direction, cursor_row is not None)], params)
+        data = [_ITEM.validate_python(r["item"]) for r in rows[:limit]]
+        return Page(data=data, has_more=len(rows) > limit, after=data[-1].id if data else None)
+
+    async def add_thread_item(self, thread_id: str, item: ThreadItem, context: ChatContext) -> None:
+        if item.thread_id != thread_id:
+            raise ValidationError(
+                f"item belongs to thread {item.thread_id!r}, not {thread_id!r}", field="thread_id"
+            )
+        doc = _item_doc(item)
+        async with self._db.transaction() as conn:
+            await self._visible_thread(conn, thread_id, context)
+            await conn.execute(
+                _ADD_ITEM,
+                {
+                    "thread_id": thread_id,
+                    "id": item.id,
+                    "created_at": ensure_utc(item.created_at),
+                    "item": jsonb(doc),
+                },
+            )
+            title = rules.default_title(item)
+            if title is not None:
+                await conn.execute(_SET_TITLE_IF_EMPTY, (title, thread_id))
+
+    async def save_item(self, thread_id: str, item: ThreadItem, context: ChatContext) -> None:
+        if item.thread_id != thread_id:
+            raise ValidationError(
+                f"item belongs to thread {item.thread_id!r}, not {thread_id!r}", field="thread_id"
+            )
+        params = {
+            "thread_id": thread_id,
+            "id": item.id,
+            "created_at": ensure_utc(item.created_at),
+            "item": jsonb(_item_doc(item)),
+        }
+        async with self._db.transaction() as conn:
+            await self._visible_thread(conn, thread_id, context)
+            cur = await conn.execute(_UPDATE_ITEM, params)
+            if cur.rowcount == 0:
+                await conn.execute(_ADD_ITEM, params)
+
+    async def load_item(self, thread_id: str, item_id: str, context: ChatContext) -> ThreadItem:
+        async with self._db.connection() as conn:
+            await self._visible_thread(conn, thread_id, context)
+            row = await q_one(conn, _GET_ITEM, (thread_id, item_id))
+        if row is None:
+            raise ItemNotFoundError(item_id)
+        return _ITEM.validate_python(row["item"])
+
+    async def delete_thread(self, thread_id: str, context: ChatContext) -> None:
+        async with self._db.transaction() as conn:
+            await self._visible_thread(conn, thread_id, context)
+            await conn.execute(_UNLINK_ATTACHMENTS, (thread_id,))
+            await conn.execute(_DELETE_THREAD, (thread_id,))
+
+    async def delete_thread_item(self, thread_id: str, item_id: str, context: ChatContext) -> None:
+        async with self._db.connection() as conn:
+            await self._visible_thread(conn, thread_id, context)
+            await conn.execute(_DELETE_ITEM, (thread_id, item_id))
+
+    async def save_attachment(self, attachment: Attachment, context: ChatContext) -> None:
+        doc = normalise_json(attachment.model_dump(mode="json"), "attachment")
+        path = (attachment.metadata or {}).get("storage_path")
+        await self._db.run(
+            _UPSERT_ATTACHMENT,
+            {
+                "id": attachment.id,
+                "thread_id": attachment.thread_id,
+                "path": path if isinstance(path, str) else None,
+                "now": utcnow(),
+                "attachment": jsonb(doc),
+            },
+        )
+
+    async def load_attachment(self, attachment_id: str, context: ChatContext) -> Attachment:
+        row = await self._db.one(_GET_ATTACHMENT, (attachment_id,))
+        if row is None:
+            raise AttachmentNotFoundError(attachment_id)
+        return _ATTACHMENT.validate_python(row["attachment"])
+
+    async def delete_attachment(self, attachment_id: str, context: ChatContext) -> None:
+        await self._db.run(_DELETE_ATTACHMENT, (attachment_id,))
+
+    async def prune_threads(self, *, older_than: datetime) -> PruneResult:
+        row = await self._db.one(_PRUNE, (ensure_utc(older_than),))
+        assert row is not None
+        return PruneResult(threads_deleted=int(row["threads"]), storage_paths=list(row["paths"]))
+
+    async def filter_threads(
+        self, metadata_contains: dict[str, Any], context: ChatContext, *, limit: int = 50
+    ) -> list[ThreadMetadata]:
+        check_limit(limit)
+        doc = normalise_json(metadata_contains, "metadata_contains")
+        params = {"doc": jsonb(doc), "wf": context.workflow_id, "n": limit}
+        rows = await self._db.all(_FILTER[context.workflow_id is not None], params)
+        return [_thread(r) for r in rows]
+
+    async def search_items(
+        self, thread_id: str, query: str, context: ChatContext, *, limit: int = 20
+    ) -> list[ThreadItem]:
+        check_limit(limit)
+        async with self._db.connection() as conn:
+            await self._visible_thread(conn, thread_id, context)
+            rows = await q_all(conn, _SEARCH, (thread_id, query, limit))
+        return [_ITEM.validate_python(r["item"]) for r in rows]
