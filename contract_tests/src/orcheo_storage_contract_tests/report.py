@@ -52,6 +52,11 @@ class ConformanceReporter:
         if previous is None or _RANK[outcome] > _RANK[previous[0]]:
             self._outcomes[report.nodeid] = (outcome, reason)
 
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        # A module that fails to import is a failed subsystem, not a silently smaller one.
+        if report.failed:
+            self._outcomes[report.nodeid or "<collection>"] = ("failed", None)
+
     def build(self) -> dict[str, Any]:
         """The report as a JSON-ready dict."""
         manifest = self._run.backend(self._config).manifest
