@@ -19,16 +19,16 @@ from orcheo_storage.protocols import (
 from orcheo_storage.settings import StorageSettings
 from orcheo_storage.storage import open_storage
 
-MEMORY = dict.fromkeys(
-    (
-        "repository_backend",
-        "checkpoint_backend",
-        "chatkit_backend",
-        "vault_backend",
-        "auth_service_token_backend",
-    ),
-    "memory",
-)
+
+def memory_settings() -> StorageSettings:
+    """Every subsystem on the memory backend."""
+    return StorageSettings(
+        repository_backend="memory",
+        checkpoint_backend="memory",
+        chatkit_backend="memory",
+        vault_backend="memory",
+        auth_service_token_backend="memory",
+    )
 
 
 def test_manifest() -> None:
@@ -52,7 +52,7 @@ def test_discovered_through_entry_point() -> None:
 
 async def test_session_contract_and_fresh_sessions() -> None:
     backend = MemoryBackend()
-    settings = StorageSettings(**MEMORY)
+    settings = memory_settings()
     first = await backend.open(settings)
     second = await backend.open(settings)
     assert isinstance(first, BackendSession)
@@ -84,6 +84,6 @@ async def test_provision_points_every_subsystem_at_memory(tmp_path: Path) -> Non
 
 
 async def test_open_storage_langgraph_unsupported() -> None:
-    async with open_storage(StorageSettings(**MEMORY)) as storage:
+    async with open_storage(memory_settings()) as storage:
         with pytest.raises(UnsupportedError):
             storage.langgraph_checkpointer()

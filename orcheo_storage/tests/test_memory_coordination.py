@@ -27,22 +27,24 @@ from orcheo_storage.models import (
 from orcheo_storage.settings import StorageSettings
 from orcheo_storage.storage import Storage, open_storage
 
-MEMORY = dict.fromkeys(
-    (
-        "repository_backend",
-        "checkpoint_backend",
-        "chatkit_backend",
-        "vault_backend",
-        "auth_service_token_backend",
-    ),
-    "memory",
-)
+
+def memory_settings() -> StorageSettings:
+    """Every subsystem on the memory backend."""
+    return StorageSettings(
+        repository_backend="memory",
+        checkpoint_backend="memory",
+        chatkit_backend="memory",
+        vault_backend="memory",
+        auth_service_token_backend="memory",
+    )
+
+
 SPEC = ListenerSubscriptionSpec(node_name="listen", platform="slack", bot_identity_key="bot")
 
 
 @pytest.fixture
 async def storage() -> AsyncIterator[Storage]:
-    async with open_storage(StorageSettings(**MEMORY)) as opened:
+    async with open_storage(memory_settings()) as opened:
         yield opened
 
 
@@ -78,7 +80,11 @@ async def test_webhook_config_normalised_and_sealed(
         for row in batch
     ]
     assert "hunter2" not in repr(exported)
-    assert exported[0]["config"]["shared_secret"]["ciphertext"]  # type: ignore[index]
+    config = exported[0]["config"]
+    assert isinstance(config, dict)
+    envelope = config["shared_secret"]
+    assert isinstance(envelope, dict)
+    assert envelope["ciphertext"]
     with pytest.raises(WorkflowNotFoundError):
         await triggers.set_webhook_config(uuid.uuid4(), {})
 

@@ -23,21 +23,21 @@ from orcheo_storage.rules.tokens import hash_secret
 from orcheo_storage.settings import StorageSettings
 from orcheo_storage.storage import Storage, open_storage
 
-MEMORY = dict.fromkeys(
-    (
-        "repository_backend",
-        "checkpoint_backend",
-        "chatkit_backend",
-        "vault_backend",
-        "auth_service_token_backend",
-    ),
-    "memory",
-)
+
+def memory_settings() -> StorageSettings:
+    """Every subsystem on the memory backend."""
+    return StorageSettings(
+        repository_backend="memory",
+        checkpoint_backend="memory",
+        chatkit_backend="memory",
+        vault_backend="memory",
+        auth_service_token_backend="memory",
+    )
 
 
 @pytest.fixture
 async def storage() -> AsyncIterator[Storage]:
-    async with open_storage(StorageSettings(**MEMORY)) as opened:
+    async with open_storage(memory_settings()) as opened:
         yield opened
 
 
@@ -98,7 +98,7 @@ def _token(identifier: str, secret: str, **extra: object) -> ServiceToken:
         identifier=identifier,
         secret_hash=hash_secret(secret),
         issued_at=datetime.now(UTC),
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 

@@ -21,21 +21,21 @@ from orcheo_storage.rules.workflows import WorkflowChanges
 from orcheo_storage.settings import StorageSettings
 from orcheo_storage.storage import Storage, open_storage
 
-MEMORY = dict.fromkeys(
-    (
-        "repository_backend",
-        "checkpoint_backend",
-        "chatkit_backend",
-        "vault_backend",
-        "auth_service_token_backend",
-    ),
-    "memory",
-)
+
+def memory_settings() -> StorageSettings:
+    """Every subsystem on the memory backend."""
+    return StorageSettings(
+        repository_backend="memory",
+        checkpoint_backend="memory",
+        chatkit_backend="memory",
+        vault_backend="memory",
+        auth_service_token_backend="memory",
+    )
 
 
 @pytest.fixture
 async def storage() -> AsyncIterator[Storage]:
-    async with open_storage(StorageSettings(**MEMORY)) as opened:
+    async with open_storage(memory_settings()) as opened:
         yield opened
 
 

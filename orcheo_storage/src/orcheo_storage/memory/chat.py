@@ -6,9 +6,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from chatkit.store import Store
-from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata
-
 from orcheo_storage.clock import ensure_utc, utcnow
 from orcheo_storage.errors import (
     AttachmentNotFoundError,
@@ -18,6 +15,7 @@ from orcheo_storage.errors import (
     ValidationError,
 )
 from orcheo_storage.jsoncodec import check_text, normalise_json, normalise_object
+from orcheo_storage.memory._chatkit import Attachment, Page, Store, ThreadItem, ThreadMetadata
 from orcheo_storage.memory._state import AttachmentRow, ItemRow, MemoryState, ThreadRow
 from orcheo_storage.models.chat import ChatContext, PruneResult
 from orcheo_storage.rules import chat as chat_rules
