@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 SUITE_DIR = Path(__file__).parent / "suite"
 BACKEND_ENV = "ORCHEO_CONTRACT_BACKEND"
+COMPARE_ENV = "ORCHEO_CONTRACT_COMPARE_BACKEND"
 SUBSYSTEM_MARK = "orcheo_subsystem"
 CAPABILITY_MARK = "orcheo_capability"
 BACKEND_FIELDS = (
@@ -137,6 +138,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         default="conformance-report.json",
         help="where to write the JSON conformance report",
+    )
+    group.addoption(
+        "--orcheo-compare-backend",
+        metavar="NAME",
+        default=None,
+        help=f"second backend of the differential test (env {COMPARE_ENV}; default memory)",
     )
 
 
