@@ -8,11 +8,10 @@ allocated under the write lock; attachments keep metadata and a storage path onl
 from __future__ import annotations
 
 import sqlite3
+import warnings
 from datetime import datetime
 from typing import Any
 
-from chatkit.store import Store
-from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata
 from orcheo_storage.clock import ensure_utc, utcnow
 from orcheo_storage.errors import (
     AttachmentNotFoundError,
@@ -38,6 +37,13 @@ from pydantic import TypeAdapter
 from orcheo_storage_sqlite import chat_sql as q
 from orcheo_storage_sqlite.codec import from_ts, jdump, jdump_opt, jload, ts
 from orcheo_storage_sqlite.engine import Database
+
+# chatkit's widget module warns at import time about its own use of named widget
+# classes; that is not ours to fix and must not fail strict-warning runs.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", "Direct usage of named widget classes", DeprecationWarning)
+    from chatkit.store import Store
+    from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata
 
 ITEM = TypeAdapter[ThreadItem](ThreadItem)
 ATTACHMENT = TypeAdapter[Attachment](Attachment)

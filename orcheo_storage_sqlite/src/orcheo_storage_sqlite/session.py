@@ -6,7 +6,7 @@ import importlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from orcheo_storage.errors import ConfigurationError, UnsupportedError
 from orcheo_storage.keys import cipher_for
@@ -16,7 +16,6 @@ from orcheo_storage.settings import StorageSettings
 from orcheo_storage_sqlite import migrations
 from orcheo_storage_sqlite.agentensor import SqliteAgentensorStore
 from orcheo_storage_sqlite.bulk import SqliteBulkTransfer
-from orcheo_storage_sqlite.chat import SqliteChatStore
 from orcheo_storage_sqlite.engine import Database
 from orcheo_storage_sqlite.history import SqliteHistoryStore
 from orcheo_storage_sqlite.listeners import SqliteListenerStore
@@ -26,6 +25,9 @@ from orcheo_storage_sqlite.tokens import SqliteServiceTokenStore
 from orcheo_storage_sqlite.triggers import SqliteTriggerStore
 from orcheo_storage_sqlite.vault import SqliteVaultRecordStore
 from orcheo_storage_sqlite.workflows import SqliteWorkflowRepository
+
+if TYPE_CHECKING:
+    from orcheo_storage_sqlite.chat import SqliteChatStore
 
 BACKEND_NAME = "sqlite"
 S = TypeVar("S")
@@ -164,6 +166,9 @@ class SqliteSession:
         return self._store("vault", lambda: SqliteVaultRecordStore(self.database("vault")))
 
     def chatkit(self) -> SqliteChatStore:
+        # Imported on first use: chatkit is heavy and only the chat subsystem needs it.
+        from orcheo_storage_sqlite.chat import SqliteChatStore
+
         return self._store("chat", lambda: SqliteChatStore(self.database("chat")))
 
     def bulk(self) -> SqliteBulkTransfer:
