@@ -99,7 +99,8 @@ def bare_registry(*backends: CountingBackend, strict: bool = False) -> BackendRe
 
 
 def settings_for(**backends: str) -> StorageSettings:
-    return StorageSettings(**{field: backends.get(field, "memory") for field in ALL_BACKENDS})
+    values: dict[str, Any] = {field: backends.get(field, "memory") for field in ALL_BACKENDS}
+    return StorageSettings(**values)
 
 
 # --- the three selection errors -------------------------------------------------------------------

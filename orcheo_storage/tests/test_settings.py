@@ -224,6 +224,6 @@ def test_redact_dsn(dsn: str, shown: str) -> None:
 
 
 def test_settings_constructed_directly_are_also_redacted() -> None:
-    s = StorageSettings(postgres_dsn=f"postgresql://u:{CANARY}@h/db")  # type: ignore[arg-type]
+    s = StorageSettings(postgres_dsn=f"postgresql://u:{CANARY}@h/db")
     assert CANARY not in repr(s)
     assert CANARY not in f"{s}"

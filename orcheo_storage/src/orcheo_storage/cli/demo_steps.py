@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -243,14 +244,19 @@ async def vault_step(storage: Storage, ctx: DemoContext) -> str:
 
 async def chatkit_step(storage: Storage, ctx: DemoContext) -> str:
     try:
-        from chatkit.types import (
-            AssistantMessageContent,
-            AssistantMessageItem,
-            InferenceOptions,
-            ThreadMetadata,
-            UserMessageItem,
-            UserMessageTextContent,
-        )
+        # chatkit warns about its own widget classes on first import; not the user's concern
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", "Direct usage of named widget classes", DeprecationWarning
+            )
+            from chatkit.types import (
+                AssistantMessageContent,
+                AssistantMessageItem,
+                InferenceOptions,
+                ThreadMetadata,
+                UserMessageItem,
+                UserMessageTextContent,
+            )
     except ImportError as exc:
         raise DemoSkip(
             "openai-chatkit is not installed (pip install orcheo-storage[chatkit])"

@@ -95,7 +95,17 @@ async def diagnose(settings: StorageSettings) -> DoctorReport:
     for subsystem, name in settings.selected_backends().items():
         by_backend.setdefault(name, []).append(subsystem)
     probe = settings.model_copy(update={"auto_migrate": False})
-    checks = [await _check(registry, name, subs, probe) for name, subs in by_backend.items()]
+    checks = [
+        await _check(registry, name, subs, probe, auto_migrate=settings.auto_migrate)
+        for name, subs in by_backend.items()
+    ]
+    for check in checks:
+        if check.schema_pending and settings.auto_migrate:
+            # not a problem: the backend applies them when the application next opens it
+            warnings.append(
+                f"backend {check.name!r}: {len(check.schema_pending)} schema step(s) will be "
+                "applied at next start (ORCHEO_AUTO_MIGRATE is on)"
+            )
     subsystems = _serving(settings, registry, warnings)
     for check in checks:
         check.problems = [scrub(p, settings) for p in check.problems]
@@ -122,8 +132,18 @@ def _serving(
 
 
 async def _check(
-    registry: BackendRegistry, name: str, subsystems: list[Subsystem], settings: StorageSettings
+    registry: BackendRegistry,
+    name: str,
+    subsystems: list[Subsystem],
+    settings: StorageSettings,
+    *,
+    auto_migrate: bool,
 ) -> BackendCheck:
+    """Open one backend (``settings`` has auto-migration off) and ask for health and schema.
+
+    Pending schema steps are a problem only when the application would not apply them
+    itself (``auto_migrate`` off).
+    """
     check = BackendCheck(name, [s.value for s in subsystems])
     try:
         backend = registry.get(name)
@@ -149,9 +169,10 @@ async def _check(
         schema = await session.schema_status()
         check.schema_current, check.schema_latest = schema.current, schema.latest
         check.schema_pending = list(schema.pending)
-        if schema.pending:
+        if schema.pending and not auto_migrate:
             check.problems.append(
-                f"{len(schema.pending)} pending schema step(s); run: orcheo-storage migrate-schema"
+                f"{len(schema.pending)} pending schema step(s) and ORCHEO_AUTO_MIGRATE is off; "
+                "run: orcheo-storage migrate-schema"
             )
     except Exception as exc:
         check.problems.append(f"check failed: {type(exc).__name__}: {exc}")
