@@ -90,7 +90,8 @@ class MemoryHistoryStore:
 
     def _with_steps(self, record: RunHistoryRecord, *, include_steps: bool) -> RunHistoryRecord:
         steps = self._state.steps.get(record.execution_id, []) if include_steps else []
-        return record.model_copy(update={"steps": list(steps)}, deep=True)
+        # ``model_copy(update=..., deep=True)`` does not copy the update values: copy each step.
+        return copy(record).model_copy(update={"steps": [copy(s) for s in steps]})
 
     async def get_history(
         self, execution_id: str, *, include_steps: bool = True
