@@ -1,0 +1,358 @@
+"""Contract: differential testing - one generated operation sequence, two backends, same results.
+
+The second backend comes from ``--orcheo-compare-backend NAME`` (env
+``ORCHEO_CONTRACT_COMPARE_BACKEND``; default ``memory``). Observations are compared after
+normalisation: random ids (UUIDs) become labels by first appearance, server-set timestamps
+are dropped, and listings whose order the contract leaves to timestamp ties are sorted.
+Errors are compared by type and (normalised) message; conflicts by type only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, note
+from hypothesis import strategies as st
+from orcheo_storage.errors import ConflictError, PluginError, StorageError
+from orcheo_storage.models.chat import ChatContext
+from orcheo_storage.models.common import build
+from orcheo_storage.models.tokens import ServiceToken
+from orcheo_storage.plugins.registry import BackendRegistry
+from orcheo_storage.rules.tokens import hash_secret
+from orcheo_storage.settings import StorageSettings
+from orcheo_storage.storage import Storage, open_storage
+from pydantic import BaseModel
+
+from orcheo_storage_contract_tests._runner import ProvisionStorage, run
+from orcheo_storage_contract_tests._support2 import (
+    assistant_message,
+    chat_thread,
+    user_message,
+)
+from orcheo_storage_contract_tests.plugin import BACKEND_FIELDS, COMPARE_ENV
+from orcheo_storage_contract_tests.strategies import json_objects, json_values, safe_text
+
+Op = tuple[Any, ...]
+
+SERVER_TIMES = frozenset(
+    {
+        "created_at",
+        "updated_at",
+        "started_at",
+        "completed_at",
+        "at",
+        "trace_last_span_at",
+        "trace_completed_at",
+        "last_used_at",
+        "revoked_at",
+        "acknowledged_at",
+        "published_at",
+        "claimed_at",
+        "timestamp",
+    }
+)
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+CTX = ChatContext()
+
+
+class _Labels:
+    """Replaces random ids with stable labels (``id#0``, ``id#1``...) by first appearance."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def text(self, value: str) -> str:
+        return UUID_RE.sub(self._label, value)
+
+    def _label(self, match: re.Match[str]) -> str:
+        return self._seen.setdefault(match.group(0), f"id#{len(self._seen)}")
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, BaseModel):
+            return self.value(value.model_dump(mode="json"))
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items() if k not in SERVER_TIMES}
+        if isinstance(value, list | tuple):
+            return [self.value(v) for v in value]
+        if isinstance(value, str):
+            return self.text(value)
+        return value
+
+
+# --- operations -----------------------------------------------------------------------------------
+
+_eids = st.sampled_from(["e1", "e2", "e3"])
+_tokens = st.sampled_from(["t1", "t2", "t3"])
+_threads = st.sampled_from(["c1", "c2"])
+_workflows = st.sampled_from(["wf-a", "wf-b"])
+
+operations = st.one_of(
+    st.tuples(st.just("history.start"), _eids, _workflows, json_objects),
+    st.tuples(st.just("history.append"), _eids, json_values),
+    st.tuples(st.just("history.finish"), _eids, st.sampled_from(["ok", "error", "cancel"])),
+    st.tuples(st.just("history.get"), _eids),
+    st.tuples(st.just("history.list"), _workflows),
+    st.tuples(st.just("tokens.create"), _tokens, st.none() | st.integers(-2, 2)),
+    st.tuples(st.just("tokens.revoke"), _tokens),
+    st.tuples(st.just("tokens.use"), _tokens),
+    st.tuples(st.just("tokens.get"), _tokens),
+    st.tuples(st.just("tokens.active")),
+    st.tuples(
+        st.just("agentensor.record"),
+        _workflows,
+        st.booleans(),
+        st.none() | st.integers(1, 4),
+        json_objects,
+    ),
+    st.tuples(st.just("agentensor.mark_best"), st.integers(0, 5)),
+    st.tuples(st.just("agentensor.list"), _workflows),
+    st.tuples(st.just("chat.save_thread"), _threads, json_objects, st.none() | safe_text),
+    st.tuples(st.just("chat.add"), _threads, st.booleans(), safe_text),
+    st.tuples(st.just("chat.items"), _threads, st.integers(1, 3), st.sampled_from(["asc", "desc"])),
+    st.tuples(st.just("chat.threads"), st.integers(1, 3), st.sampled_from(["asc", "desc"])),
+    st.tuples(st.just("chat.delete"), _threads),
+    st.tuples(
+        st.just("workflows.create"), safe_text, st.none() | st.sampled_from(["alpha", "beta"])
+    ),
+    st.tuples(st.just("workflows.archive"), st.integers(0, 3)),
+    st.tuples(st.just("workflows.version"), st.integers(0, 3), json_objects),
+    st.tuples(st.just("workflows.list")),
+    st.tuples(st.just("vault.create"), st.sampled_from(["Key", "key", "other"]), safe_text),
+    st.tuples(st.just("vault.alert"), st.sampled_from(["expiring", "unused"])),
+    st.tuples(st.just("vault.alerts")),
+)
+
+
+class _Session:
+    """Runs operations on one Storage, keeping the ids it made for later operations."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self.checkpoints: list[Any] = []
+        self.workflows: list[Any] = []
+        self.items = itertools.count()
+
+    async def apply(self, op: Op) -> Any:
+        kind, *args = op
+        handler = getattr(self, "_" + kind.replace(".", "_"))
+        try:
+            return await handler(*args)
+        except ConflictError as exc:
+            # A row that collides on two unique keys may name either of them.
+            return {"error": type(exc).__name__}
+        except StorageError as exc:
+            return {"error": type(exc).__name__, "message": str(exc)}
+
+    # history
+    async def _history_start(self, eid: str, wf: str, inputs: dict[str, Any]) -> Any:
+        return await self.storage.history.start_run(execution_id=eid, workflow_id=wf, inputs=inputs)
+
+    async def _history_append(self, eid: str, payload: Any) -> Any:
+        return await self.storage.history.append_step(eid, payload)
+
+    async def _history_finish(self, eid: str, how: str) -> Any:
+        if how == "ok":
+            return await self.storage.history.mark_completed(eid)
+        if how == "error":
+            return await self.storage.history.mark_failed(eid, "boom")
+        return await self.storage.history.mark_cancelled(eid, reason="stop")
+
+    async def _history_get(self, eid: str) -> Any:
+        return await self.storage.history.get_history(eid)
+
+    async def _history_list(self, wf: str) -> Any:
+        page = await self.storage.history.list_histories(wf, limit=100)
+        return sorted(r.execution_id for r in page.items)
+
+    # tokens
+    async def _tokens_create(self, ident: str, expiry: int | None) -> Any:
+        expires = None if expiry is None else NOW + timedelta(microseconds=expiry)
+        token = build(
+            ServiceToken,
+            identifier=ident,
+            secret_hash=hash_secret(ident),
+            issued_at=NOW - timedelta(days=1),
+            expires_at=expires,
+        )
+        return await self.storage.service_tokens.create(token)
+
+    async def _tokens_revoke(self, ident: str) -> Any:
+        return await self.storage.service_tokens.revoke(ident, reason="diff")
+
+    async def _tokens_use(self, ident: str) -> Any:
+        await self.storage.service_tokens.record_usage(ident)
+        await self.storage.service_tokens.flush_usage()
+        return (await self.storage.service_tokens.get_by_id(ident)).use_count
+
+    async def _tokens_get(self, ident: str) -> Any:
+        return await self.storage.service_tokens.get_by_hash(hash_secret(ident))
+
+    async def _tokens_active(self) -> Any:
+        return sorted(t.identifier for t in await self.storage.service_tokens.list_active(now=NOW))
+
+    # agentensor
+    async def _agentensor_record(
+        self, wf: str, best: bool, version: int | None, metrics: dict[str, Any]
+    ) -> Any:
+        cp = await self.storage.agentensor.record_checkpoint(
+            workflow_id=wf, is_best=best, config_version=version, metrics=metrics
+        )
+        self.checkpoints.append(cp.id)
+        return cp
+
+    async def _agentensor_mark_best(self, index: int) -> Any:
+        if index >= len(self.checkpoints):
+            return None
+        return await self.storage.agentensor.mark_best(self.checkpoints[index])
+
+    async def _agentensor_list(self, wf: str) -> Any:
+        return await self.storage.agentensor.list_checkpoints(wf)
+
+    # chat
+    async def _chat_save_thread(self, tid: str, metadata: dict[str, Any], title: str | None) -> Any:
+        await self.storage.chatkit.save_thread(
+            chat_thread(tid, metadata=metadata, title=title), CTX
+        )
+        return await self.storage.chatkit.load_thread(tid, CTX)
+
+    async def _chat_add(self, tid: str, assistant: bool, text: str) -> Any:
+        item_id = f"i{next(self.items)}"
+        maker = assistant_message if assistant else user_message
+        await self.storage.chatkit.add_thread_item(tid, maker(item_id, tid, text), CTX)
+        return await self.storage.chatkit.load_thread(tid, CTX)
+
+    async def _chat_items(self, tid: str, limit: int, order: str) -> Any:
+        return await self.storage.chatkit.load_thread_items(tid, None, limit, order, CTX)
+
+    async def _chat_threads(self, limit: int, order: str) -> Any:
+        return await self.storage.chatkit.load_threads(limit, None, order, CTX)
+
+    async def _chat_delete(self, tid: str) -> Any:
+        await self.storage.chatkit.delete_thread(tid, CTX)
+        return "deleted"
+
+    # workflows
+    async def _workflows_create(self, name: str, handle: str | None) -> Any:
+        workflow = await self.storage.workflows.create_workflow(
+            name=name, handle=handle, actor="diff"
+        )
+        self.workflows.append(workflow.id)
+        return workflow
+
+    async def _workflows_archive(self, index: int) -> Any:
+        if index >= len(self.workflows):
+            return None
+        return await self.storage.workflows.archive_workflow(self.workflows[index], actor="diff")
+
+    async def _workflows_version(self, index: int, graph: dict[str, Any]) -> Any:
+        if index >= len(self.workflows):
+            return None
+        return await self.storage.workflows.create_version(
+            self.workflows[index], graph=graph, created_by="diff"
+        )
+
+    async def _workflows_list(self) -> Any:
+        listed = await self.storage.workflows.list_workflows(include_archived=True)
+        return sorted((w.name, w.handle or "", w.is_archived) for w in listed)
+
+    # vault
+    async def _vault_create(self, name: str, secret: str) -> Any:
+        cred = await self.storage.vault.create_credential(
+            name=name, provider="p", secret=secret, actor="diff"
+        )
+        return {
+            "credential": cred,
+            "secret": (await self.storage.vault.reveal_secret(cred.id)).get_secret_value(),
+        }
+
+    async def _vault_alert(self, kind: str) -> Any:
+        return await self.storage.vault.record_alert(kind=kind, message="m")
+
+    async def _vault_alerts(self) -> Any:
+        return sorted(a.kind for a in await self.storage.vault.list_alerts())
+
+
+async def _observe(storage: Storage, program: list[Op]) -> list[Any]:
+    session = _Session(storage)
+    labels = _Labels()
+    return [labels.value(await session.apply(op)) for op in program]
+
+
+# --- fixtures -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def compare_backend_name(pytestconfig: pytest.Config) -> str:
+    """The second backend of the differential test."""
+    name = pytestconfig.getoption("orcheo_compare_backend", default=None) or os.environ.get(
+        COMPARE_ENV, "memory"
+    )
+    return str(name).strip().lower()
+
+
+@pytest.fixture
+def provision_compare(
+    compare_backend_name: str,
+    orcheo_registry: BackendRegistry,
+    orcheo_base_settings: StorageSettings,
+    tmp_path: Path,
+) -> ProvisionStorage:
+    """Like ``provision_storage`` but on the comparison backend."""
+    try:
+        backend = orcheo_registry.get(compare_backend_name)
+    except PluginError as exc:
+        raise pytest.UsageError(f"--orcheo-compare-backend: {exc}") from exc
+    base = orcheo_base_settings.model_copy(
+        update=dict.fromkeys(BACKEND_FIELDS, compare_backend_name)
+    )
+    counter = itertools.count()
+
+    @asynccontextmanager
+    async def provision() -> AsyncIterator[Storage]:
+        workdir = tmp_path / f"compare-{next(counter)}"
+        workdir.mkdir()
+        async with (
+            backend.provision(base, workdir) as settings,
+            open_storage(settings, registry=orcheo_registry) as opened,
+        ):
+            yield opened
+
+    return provision
+
+
+# --- the test -------------------------------------------------------------------------------------
+
+
+@given(program=st.lists(operations, min_size=1, max_size=30))
+def test_same_program_same_observations(
+    provision_storage: ProvisionStorage, provision_compare: ProvisionStorage, program: list[Op]
+) -> None:
+    async def body() -> None:
+        async with provision_storage() as storage:
+            ours = await _observe(storage, program)
+        async with provision_compare() as storage:
+            theirs = await _observe(storage, program)
+        for step, (op, a, b) in enumerate(zip(program, ours, theirs, strict=True)):
+            note(f"{step}: {op[0]} -> {a!r}")
+            assert a == b, f"step {step} {op!r}: backend gave {a!r}, comparison gave {b!r}"
+
+    run(body())
+
+
+def test_normalisation_keeps_differences_visible() -> None:
+    """The normaliser must not hide real differences (a guard on the test itself)."""
+    labels = _Labels()
+    a = labels.value({"id": "00000000-0000-0000-0000-000000000001", "n": 1, "created_at": "x"})
+    b = _Labels().value({"id": "00000000-0000-0000-0000-000000000002", "n": 1, "created_at": "y"})
+    assert a == b == {"id": "id#0", "n": 1}
+    assert _Labels().value({"n": 1}) != _Labels().value({"n": 2})
+    assert _Labels().value({"config_version": 1}) != _Labels().value({"config_version": 2})
