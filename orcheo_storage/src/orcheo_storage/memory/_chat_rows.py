@@ -94,7 +94,7 @@ def _items() -> TableSpec:
         return item.id, ItemRow(thread_id=thread_id, ordinal=ordinal, item=item)
 
     def put(state: MemoryState, entry: tuple[str, ItemRow]) -> None:
-        state.items[entry[0]] = entry[1]
+        state.put_item(entry[0], entry[1])
 
     return TableSpec(export, parse, lambda e: e[0], lambda s, k: k in s.items, put)
 

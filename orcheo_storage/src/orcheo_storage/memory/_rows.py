@@ -111,7 +111,12 @@ def _sorted(rows: list[JsonObject], *cols: str) -> list[JsonObject]:
 
 
 def _model_table(
-    attr: str, model: type[M], key: Callable[[M], Any], *, key_col: str = "id"
+    attr: str,
+    model: type[M],
+    key: Callable[[M], Any],
+    *,
+    key_col: str = "id",
+    putter: Callable[[MemoryState, Any], None] | None = None,
 ) -> TableSpec:
     """A table whose rows are one model each, stored in ``state.<attr>`` by ``key``."""
 
@@ -126,7 +131,7 @@ def _model_table(
         parse=parse_model(model),
         key=key,
         exists=lambda state, k: k in getattr(state, attr),
-        put=put,
+        put=putter or put,
     )
 
 
@@ -239,8 +244,7 @@ def _histories() -> TableSpec:
         return build(RunHistoryRecord, **{k: v for k, v in row.items() if k != "steps"})
 
     def put(state: MemoryState, record: RunHistoryRecord) -> None:
-        state.histories[record.execution_id] = record
-        state.steps.setdefault(record.execution_id, [])
+        state.put_history(record)
 
     return TableSpec(export, parse, lambda r: r.execution_id, lambda s, k: k in s.histories, put)
 
@@ -338,9 +342,15 @@ def _credentials() -> TableSpec:
 
 
 CORE_TABLES: dict[str, TableSpec] = {
-    "workflows": _model_table("workflows", Workflow, lambda m: m.id),
-    "workflow_versions": _model_table("versions", WorkflowVersion, lambda m: m.id),
-    "workflow_runs": _model_table("runs", WorkflowRun, lambda m: m.id),
+    "workflows": _model_table(
+        "workflows", Workflow, lambda m: m.id, putter=lambda s, m: s.put_workflow(m)
+    ),
+    "workflow_versions": _model_table(
+        "versions", WorkflowVersion, lambda m: m.id, putter=lambda s, m: s.put_version(m)
+    ),
+    "workflow_runs": _model_table(
+        "runs", WorkflowRun, lambda m: m.id, putter=lambda s, m: s.put_run(m)
+    ),
     "webhook_triggers": _webhooks(),
     "cron_triggers": _config_table("crons", "config", CronConfig),
     "cron_dispatch": _cron_dispatch(),

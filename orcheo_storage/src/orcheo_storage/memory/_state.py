@@ -7,6 +7,7 @@ the event loop (the in-memory backend is single-process by design).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 from orcheo_storage.crypto import VaultCipher
 from orcheo_storage.jsoncodec import JsonObject
 from orcheo_storage.models.agentensor import AgentensorCheckpoint
+from orcheo_storage.models.common import build
 from orcheo_storage.models.history import RunHistoryRecord, RunHistoryStep
 from orcheo_storage.models.listeners import ListenerCursor, ListenerSubscription
 from orcheo_storage.models.remediations import RemediationCandidate
@@ -34,6 +36,18 @@ M = TypeVar("M", bound=BaseModel)
 def copy(model: M) -> M:
     """A deep copy, so neither the caller nor the store can mutate the other's object."""
     return model.model_copy(deep=True)
+
+
+def copy_in(model: M) -> M:
+    """A re-validated deep copy of a model handed to the store.
+
+    A caller can bypass validation (``model_copy(update=...)``, ``model_construct``); the
+    stored copy is validated again so hostile input never gets in.
+
+    Raises:
+        ValidationError: the model's data breaks its rules.
+    """
+    return build(type(model), **model.model_dump())
 
 
 @dataclass
@@ -62,9 +76,14 @@ class AttachmentRow:
 
 @dataclass
 class MemoryState:
-    """Every table of the in-memory backend. Lives exactly as long as its session."""
+    """Every table of the in-memory backend. Lives exactly as long as its session.
 
-    cipher: VaultCipher
+    The ``put_*`` / ``drop_*`` methods keep the secondary indexes (active handles,
+    versions, runs and histories per workflow, items per thread) in step with the
+    tables; stores and bulk import write through them.
+    """
+
+    cipher_source: Callable[[], VaultCipher]
     # workflow repository
     workflows: dict[UUID, Workflow] = field(default_factory=dict)
     versions: dict[UUID, WorkflowVersion] = field(default_factory=dict)
@@ -101,10 +120,60 @@ class MemoryState:
     attachments: dict[str, AttachmentRow] = field(default_factory=dict)
     # bulk import ledger
     imported_batches: set[str] = field(default_factory=set)
+    # secondary indexes
+    active_handles: dict[str, UUID] = field(default_factory=dict)
+    versions_by_workflow: dict[UUID, dict[int, UUID]] = field(default_factory=dict)
+    runs_by_workflow: dict[UUID, set[UUID]] = field(default_factory=dict)
+    histories_by_workflow: dict[str, set[str]] = field(default_factory=dict)
+    items_by_thread: dict[str, set[str]] = field(default_factory=dict)
+    _cipher: VaultCipher | None = None
+
+    @property
+    def cipher(self) -> VaultCipher:
+        """The webhook-secret cipher, made on first use (a key file may be involved)."""
+        if self._cipher is None:
+            self._cipher = self.cipher_source()
+        return self._cipher
 
     def next_token_audit_seq(self) -> int:
         self.token_audit_seq += 1
         return self.token_audit_seq
+
+    def put_workflow(self, workflow: Workflow) -> None:
+        old = self.workflows.get(workflow.id)
+        if old is not None and old.handle and self.active_handles.get(old.handle) == old.id:
+            del self.active_handles[old.handle]
+        self.workflows[workflow.id] = workflow
+        if workflow.handle and not workflow.is_archived:
+            self.active_handles[workflow.handle] = workflow.id
+
+    def put_version(self, version: WorkflowVersion) -> None:
+        self.versions[version.id] = version
+        self.versions_by_workflow.setdefault(version.workflow_id, {})[version.version] = version.id
+
+    def put_run(self, run: WorkflowRun) -> None:
+        self.runs[run.id] = run
+        self.runs_by_workflow.setdefault(run.workflow_id, set()).add(run.id)
+
+    def put_history(self, record: RunHistoryRecord) -> None:
+        self.histories[record.execution_id] = record
+        self.steps.setdefault(record.execution_id, [])
+        self.histories_by_workflow.setdefault(record.workflow_id, set()).add(record.execution_id)
+
+    def put_item(self, item_id: str, row: ItemRow) -> None:
+        self.items[item_id] = row
+        self.items_by_thread.setdefault(row.thread_id, set()).add(item_id)
+
+    def drop_item(self, item_id: str) -> None:
+        row = self.items.pop(item_id, None)
+        if row is not None:
+            self.items_by_thread.get(row.thread_id, set()).discard(item_id)
+
+    def thread_items(self, thread_id: str) -> list[tuple[str, ItemRow]]:
+        """A thread's items in (ordinal, id) order."""
+        rows = [(i, self.items[i]) for i in self.items_by_thread.get(thread_id, ())]
+        rows.sort(key=lambda pair: (pair[1].ordinal, pair[0]))
+        return rows
 
 
 def sort_key_id(created_at: datetime, ident: Any) -> tuple[datetime, str]:

@@ -77,9 +77,11 @@ class MemoryChatStore(Store[ChatContext]):
         return row
 
     def _items_of(self, thread_id: str) -> list[tuple[str, ItemRow]]:
-        rows = [(i, r) for i, r in self._state.items.items() if r.thread_id == thread_id]
-        rows.sort(key=lambda pair: (pair[1].ordinal, pair[0]))
-        return rows
+        return self._state.thread_items(thread_id)
+
+    def _next_ordinal(self, thread_id: str) -> int:
+        ids = self._state.items_by_thread.get(thread_id, ())
+        return max((self._state.items[i].ordinal for i in ids), default=-1) + 1
 
     def _first_user_title(self, thread_id: str) -> str | None:
         for _, row in self._items_of(thread_id):
@@ -163,8 +165,9 @@ class MemoryChatStore(Store[ChatContext]):
         """
         for thread_id in thread_ids:
             del self._state.threads[thread_id]
-        for item_id in [i for i, r in self._state.items.items() if r.thread_id in thread_ids]:
-            del self._state.items[item_id]
+        for thread_id in thread_ids:
+            for item_id in list(self._state.items_by_thread.pop(thread_id, ())):
+                self._state.drop_item(item_id)
         paths: list[str] = []
         for att_id, att in list(self._state.attachments.items()):
             if att.thread_id not in thread_ids:
@@ -217,9 +220,8 @@ class MemoryChatStore(Store[ChatContext]):
         row = self._thread(thread_id, context)
         if clean.id in self._state.items:
             raise DuplicateError("chat item", clean.id)
-        rows = self._items_of(thread_id)
-        ordinal = rows[-1][1].ordinal + 1 if rows else 0
-        self._state.items[clean.id] = ItemRow(thread_id=thread_id, ordinal=ordinal, item=clean)
+        ordinal = self._next_ordinal(thread_id)
+        self._state.put_item(clean.id, ItemRow(thread_id=thread_id, ordinal=ordinal, item=clean))
         self._touch(row, clean, utcnow())
 
     async def save_item(self, thread_id: str, item: ThreadItem, context: ChatContext) -> None:
@@ -231,9 +233,10 @@ class MemoryChatStore(Store[ChatContext]):
         if existing is not None:
             existing.item = clean
         else:
-            rows = self._items_of(thread_id)
-            ordinal = rows[-1][1].ordinal + 1 if rows else 0
-            self._state.items[clean.id] = ItemRow(thread_id=thread_id, ordinal=ordinal, item=clean)
+            ordinal = self._next_ordinal(thread_id)
+            self._state.put_item(
+                clean.id, ItemRow(thread_id=thread_id, ordinal=ordinal, item=clean)
+            )
         self._touch(row, clean, utcnow())
 
     async def load_item(self, thread_id: str, item_id: str, context: ChatContext) -> ThreadItem:
@@ -247,7 +250,7 @@ class MemoryChatStore(Store[ChatContext]):
         self._thread(thread_id, context)
         row = self._state.items.get(item_id)
         if row is not None and row.thread_id == thread_id:
-            del self._state.items[item_id]
+            self._state.drop_item(item_id)
 
     async def search_items(
         self, thread_id: str, query: str, context: ChatContext, *, limit: int = 20

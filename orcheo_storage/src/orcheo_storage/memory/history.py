@@ -56,8 +56,7 @@ class MemoryHistoryStore:
         )
         if record.execution_id in self._state.histories:
             raise DuplicateError("run history", record.execution_id)
-        self._state.histories[record.execution_id] = record
-        self._state.steps[record.execution_id] = []
+        self._state.put_history(record)
         return copy(record)
 
     async def append_step(self, execution_id: str, payload: Any) -> RunHistoryStep:
@@ -113,7 +112,8 @@ class MemoryHistoryStore:
     ) -> Page[RunHistoryRecord]:
         check_limit(limit)
         after = decode_time_cursor(cursor)
-        records = [r for r in self._state.histories.values() if r.workflow_id == workflow_id]
+        ids = self._state.histories_by_workflow.get(workflow_id, ())
+        records = [self._state.histories[i] for i in ids]
         page, next_cursor = keyset_page(
             records, lambda r: (r.started_at, r.execution_id), after=after, limit=limit
         )

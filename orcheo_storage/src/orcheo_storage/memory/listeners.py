@@ -13,7 +13,7 @@ from orcheo_storage.errors import (
     VersionNotFoundError,
 )
 from orcheo_storage.jsoncodec import check_text
-from orcheo_storage.memory._state import MemoryState, copy, sort_key_id
+from orcheo_storage.memory._state import MemoryState, copy, copy_in, sort_key_id
 from orcheo_storage.memory.workflows import build_run, require_workflow
 from orcheo_storage.models.common import build
 from orcheo_storage.models.listeners import (
@@ -58,7 +58,9 @@ class MemoryListenerStore:
             raise VersionNotFoundError(workflow_version_id)
         now = utcnow()
         clean = [
-            s if isinstance(s, ListenerSubscriptionSpec) else build(ListenerSubscriptionSpec, **s)
+            copy_in(s)
+            if isinstance(s, ListenerSubscriptionSpec)
+            else build(ListenerSubscriptionSpec, **s)
             for s in specs
         ]
         created = [
@@ -200,7 +202,7 @@ class MemoryListenerStore:
             runnable_config=runnable_config,
         )
         self._state.dedupe[(subscription_id, dedupe_key)] = expires
-        self._state.runs[run.id] = run
+        self._state.put_run(run)
         return copy(run)
 
     async def prune_dedupe(self, *, now: datetime | None = None) -> int:

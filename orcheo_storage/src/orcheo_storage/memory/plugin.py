@@ -61,8 +61,10 @@ class MemoryBackend:
         )
 
     async def open(self, settings: StorageSettings) -> MemorySession:
-        """A fresh, empty session whose webhook secrets use the vault cipher of ``settings``."""
-        return MemorySession(cipher_for(settings))
+        """A fresh, empty session whose webhook secrets use the vault cipher of ``settings``
+        (made on first use, so a session that never stores a webhook secret touches no
+        key file)."""
+        return MemorySession(lambda: cipher_for(settings))
 
     def provision(
         self, settings: StorageSettings, workdir: Path

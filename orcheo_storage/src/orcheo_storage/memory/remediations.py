@@ -7,6 +7,7 @@ from uuid import UUID
 
 from orcheo_storage.clock import utcnow
 from orcheo_storage.errors import RemediationNotFoundError, ValidationError
+from orcheo_storage.jsoncodec import check_text
 from orcheo_storage.memory._state import MemoryState, copy, sort_key_id
 from orcheo_storage.memory.workflows import require_workflow
 from orcheo_storage.models.remediations import RemediationCandidate, RemediationStatus
@@ -74,6 +75,7 @@ class MemoryRemediationStore:
     async def claim_next(
         self, *, worker_id: str, max_attempts: int | None = None
     ) -> RemediationCandidate | None:
+        check_text(worker_id, "worker_id")
         if max_attempts is not None and max_attempts < 1:
             raise ValidationError("max_attempts must be at least 1", field="max_attempts")
         claimable = [

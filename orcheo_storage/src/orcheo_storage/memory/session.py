@@ -6,6 +6,7 @@ Data lives exactly as long as the session: each ``open()`` starts empty and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -34,8 +35,12 @@ class MemorySession:
     same object.
     """
 
-    def __init__(self, cipher: VaultCipher) -> None:
-        self._state: MemoryState | None = MemoryState(cipher=cipher)
+    def __init__(self, cipher: VaultCipher | Callable[[], VaultCipher]) -> None:
+        """Args:
+        cipher: the webhook-secret cipher, or a factory called on first use.
+        """
+        source = (lambda: cipher) if isinstance(cipher, VaultCipher) else cipher
+        self._state: MemoryState | None = MemoryState(cipher_source=source)
         state = self._state
         self._workflows = MemoryWorkflowRepository(state)
         self._triggers = MemoryTriggerStore(state)

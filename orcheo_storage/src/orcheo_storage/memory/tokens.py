@@ -6,7 +6,7 @@ from datetime import datetime
 
 from orcheo_storage.clock import optional_utc, utcnow
 from orcheo_storage.errors import DuplicateError, TokenNotFoundError
-from orcheo_storage.memory._state import MemoryState, copy
+from orcheo_storage.memory._state import MemoryState, copy, copy_in
 from orcheo_storage.models.common import build
 from orcheo_storage.models.tokens import ServiceToken, TokenAuditEvent
 from orcheo_storage.rules.pagination import check_limit
@@ -36,7 +36,7 @@ class MemoryServiceTokenStore:
         self._state.token_audit.append((self._state.next_token_audit_seq(), event))
 
     async def create(self, token: ServiceToken) -> ServiceToken:
-        stored = copy(token)
+        stored = copy_in(token)
         if stored.identifier in self._state.tokens:
             raise DuplicateError("service token", stored.identifier)
         if stored.secret_hash in self._state.token_hashes:
@@ -46,7 +46,7 @@ class MemoryServiceTokenStore:
         return copy(stored)
 
     async def update(self, token: ServiceToken) -> ServiceToken:
-        stored = copy(token)
+        stored = copy_in(token)
         self._require(stored.identifier)
         holder = self._state.token_hashes.get(stored.secret_hash)
         if holder is not None and holder != stored.identifier:
@@ -122,7 +122,7 @@ class MemoryServiceTokenStore:
         """Nothing to flush: :meth:`record_usage` applies immediately."""
 
     async def record_audit_event(self, event: TokenAuditEvent) -> None:
-        self._audit(copy(event))
+        self._audit(copy_in(event))
 
     async def list_audit_events(
         self, *, token_id: str | None = None, limit: int = 100

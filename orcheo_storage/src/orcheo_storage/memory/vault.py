@@ -11,7 +11,7 @@ from orcheo_storage.errors import (
     DuplicateError,
     TemplateNotFoundError,
 )
-from orcheo_storage.memory._state import MemoryState, copy, sort_key_id
+from orcheo_storage.memory._state import MemoryState, copy, copy_in, sort_key_id
 from orcheo_storage.models.vault import CredentialTemplate, GovernanceAlert, StoredCredential
 
 
@@ -33,14 +33,14 @@ class MemoryVaultRecordStore:
                 raise DuplicateError("credential name", record.credential.name)
 
     async def insert_credential(self, record: StoredCredential) -> None:
-        stored = copy(record)
+        stored = copy_in(record)
         if stored.credential.id in self._state.credentials:
             raise DuplicateError("credential", stored.credential.id)
         self._check_name(stored)
         self._state.credentials[stored.credential.id] = stored
 
     async def replace_credential(self, record: StoredCredential) -> None:
-        stored = copy(record)
+        stored = copy_in(record)
         if stored.credential.id not in self._state.credentials:
             raise CredentialNotFoundError(stored.credential.id)
         self._check_name(stored)
@@ -68,13 +68,13 @@ class MemoryVaultRecordStore:
     # --- templates -----------------------------------------------------------------------------
 
     async def insert_template(self, template: CredentialTemplate) -> None:
-        stored = copy(template)
+        stored = copy_in(template)
         if stored.id in self._state.templates:
             raise DuplicateError("credential template", stored.id)
         self._state.templates[stored.id] = stored
 
     async def replace_template(self, template: CredentialTemplate) -> None:
-        stored = copy(template)
+        stored = copy_in(template)
         if stored.id not in self._state.templates:
             raise TemplateNotFoundError(stored.id)
         self._state.templates[stored.id] = stored
@@ -104,7 +104,7 @@ class MemoryVaultRecordStore:
             del self._state.alerts[alert_id]
 
     async def upsert_alert(self, alert: GovernanceAlert) -> GovernanceAlert:
-        incoming = copy(alert)
+        incoming = copy_in(alert)
         for existing in self._state.alerts.values():
             if (
                 not existing.acknowledged
@@ -127,7 +127,7 @@ class MemoryVaultRecordStore:
         return copy(alert)
 
     async def replace_alert(self, alert: GovernanceAlert) -> None:
-        stored = copy(alert)
+        stored = copy_in(alert)
         if stored.id not in self._state.alerts:
             raise AlertNotFoundError(stored.id)
         self._state.alerts[stored.id] = stored

@@ -45,10 +45,8 @@ def require_workflow(state: MemoryState, workflow_id: UUID) -> Workflow:
 
 def active_holder(state: MemoryState, handle: str, *, exclude: UUID | None = None) -> UUID | None:
     """The non-archived workflow holding ``handle`` (other than ``exclude``)."""
-    for workflow in state.workflows.values():
-        if workflow.handle == handle and not workflow.is_archived and workflow.id != exclude:
-            return workflow.id
-    return None
+    holder = state.active_handles.get(handle)
+    return None if holder == exclude else holder
 
 
 def build_run(
@@ -120,7 +118,7 @@ class MemoryWorkflowRepository:
         )
         if workflow.handle is not None and active_holder(self._state, workflow.handle):
             raise HandleConflictError(workflow.handle)
-        self._state.workflows[workflow.id] = workflow
+        self._state.put_workflow(workflow)
         return copy(workflow)
 
     async def get_workflow(self, workflow_id: UUID) -> Workflow:
@@ -143,7 +141,7 @@ class MemoryWorkflowRepository:
             and active_holder(self._state, updated.handle, exclude=workflow_id)
         ):
             raise HandleConflictError(updated.handle)
-        self._state.workflows[workflow_id] = updated
+        self._state.put_workflow(updated)
         if updated.is_archived and not current.is_archived:
             self._disable_subscriptions(workflow_id, now)
         return copy(updated)
@@ -184,21 +182,20 @@ class MemoryWorkflowRepository:
         updated = workflow_rules.publish(
             current, actor=actor, require_login=require_login, now=utcnow()
         )
-        self._state.workflows[workflow_id] = updated
+        self._state.put_workflow(updated)
         return copy(updated)
 
     async def revoke_publication(self, workflow_id: UUID, *, actor: str) -> Workflow:
         current = require_workflow(self._state, workflow_id)
         updated = workflow_rules.revoke_publication(current, actor=actor, now=utcnow())
-        self._state.workflows[workflow_id] = updated
+        self._state.put_workflow(updated)
         return copy(updated)
 
     # --- versions ------------------------------------------------------------------------------
 
     def _versions_of(self, workflow_id: UUID) -> list[WorkflowVersion]:
-        found = [v for v in self._state.versions.values() if v.workflow_id == workflow_id]
-        found.sort(key=lambda v: v.version)
-        return found
+        numbers = self._state.versions_by_workflow.get(workflow_id, {})
+        return [self._state.versions[numbers[n]] for n in sorted(numbers)]
 
     async def create_version(
         self,
@@ -212,10 +209,10 @@ class MemoryWorkflowRepository:
     ) -> WorkflowVersion:
         version_rules.prepare_version_input(graph, metadata, runnable_config)
         require_workflow(self._state, workflow_id)
-        existing = self._versions_of(workflow_id)
+        numbers = self._state.versions_by_workflow.get(workflow_id, {})
         version = version_rules.new_version(
             workflow_id=workflow_id,
-            number=existing[-1].version + 1 if existing else 1,
+            number=max(numbers, default=0) + 1,
             graph=graph,
             created_by=created_by,
             now=utcnow(),
@@ -223,7 +220,7 @@ class MemoryWorkflowRepository:
             runnable_config=runnable_config,
             notes=notes,
         )
-        self._state.versions[version.id] = version
+        self._state.put_version(version)
         return copy(version)
 
     async def get_version(self, version_id: UUID) -> WorkflowVersion:
@@ -233,10 +230,10 @@ class MemoryWorkflowRepository:
         return copy(version)
 
     def _by_number(self, workflow_id: UUID, number: int) -> WorkflowVersion:
-        for version in self._state.versions.values():
-            if version.workflow_id == workflow_id and version.version == number:
-                return version
-        raise VersionNotFoundError(number)
+        version_id = self._state.versions_by_workflow.get(workflow_id, {}).get(number)
+        if version_id is None:
+            raise VersionNotFoundError(number)
+        return self._state.versions[version_id]
 
     async def get_version_by_number(self, workflow_id: UUID, number: int) -> WorkflowVersion:
         return copy(self._by_number(workflow_id, number))
@@ -260,7 +257,7 @@ class MemoryWorkflowRepository:
         updated = version_rules.replace_runnable_config(
             current, runnable_config, actor=actor, now=utcnow()
         )
-        self._state.versions[version_id] = updated
+        self._state.put_version(updated)
         return copy(updated)
 
     async def diff_versions(self, workflow_id: UUID, base: int, target: int) -> VersionDiff:
@@ -288,7 +285,7 @@ class MemoryWorkflowRepository:
             input_payload=input_payload,
             runnable_config=runnable_config,
         )
-        self._state.runs[run.id] = run
+        self._state.put_run(run)
         return copy(run)
 
     async def get_run(self, run_id: UUID) -> WorkflowRun:
@@ -302,7 +299,7 @@ class MemoryWorkflowRepository:
     ) -> Page[WorkflowRun]:
         check_limit(limit)
         after = decode_time_cursor(cursor)
-        runs = [r for r in self._state.runs.values() if r.workflow_id == workflow_id]
+        runs = [self._state.runs[i] for i in self._state.runs_by_workflow.get(workflow_id, ())]
         page, next_cursor = keyset_page(
             runs, lambda r: sort_key_id(r.created_at, r.id), after=after, limit=limit
         )
@@ -324,5 +321,5 @@ class MemoryWorkflowRepository:
         updated = run_rules.transition_run(
             current, status, actor=actor, now=utcnow(), output=output, error=error
         )
-        self._state.runs[run_id] = updated
+        self._state.put_run(updated)
         return copy(updated)
