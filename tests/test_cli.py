@@ -91,7 +91,10 @@ def test_backends_reports_a_broken_plugin_and_strict_mode_fails(
     monkeypatch.setenv("ORCHEO_PLUGINS_STRICT", "true")
     strict = run("backends")
     assert strict.exit_code == 1
-    assert "strict mode" in strict.stdout
+    assert "strict mode" in strict.stderr
+    strict_json = run("backends", "--json")
+    assert strict_json.exit_code == 1
+    assert any(r["name"] == broken_plugin for r in json.loads(strict_json.stdout))
 
 
 def test_doctor_on_memory_passes() -> None:
@@ -142,7 +145,7 @@ def test_doctor_never_shows_the_dsn_password(
     monkeypatch.setenv("ORCHEO_POSTGRES_DSN", dsn)
     monkeypatch.setenv("ORCHEO_REPOSITORY_BACKEND", "postgres")
     monkeypatch.setenv("ORCHEO_VAULT_BACKEND", "memory")
-    monkeypatch.setenv("ORCHEO_POSTGRES_POOL_TIMEOUT", "2")
+    monkeypatch.setenv("ORCHEO_POSTGRES_POOL_TIMEOUT", "0.5")
     for args in (("doctor",), ("doctor", "--json")):
         result = run(*args)
         # nothing answers on port 1 (or the plugin is not installed yet): a problem either way

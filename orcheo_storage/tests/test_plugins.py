@@ -100,7 +100,8 @@ def bare_registry(*backends: CountingBackend, strict: bool = False) -> BackendRe
 
 def settings_for(**backends: str) -> StorageSettings:
     values: dict[str, Any] = {field: backends.get(field, "memory") for field in ALL_BACKENDS}
-    return StorageSettings(**values)
+    # a vault on a backend not named "memory" would otherwise create ~/.orcheo/vault.key
+    return StorageSettings(**values, vault_encryption_key="plugin-tests-key")
 
 
 # --- the three selection errors -------------------------------------------------------------------

@@ -39,7 +39,8 @@ def backends(json_output: JsonOption = False) -> None:
         _print_table(rows)
     broken = [r["name"] for r in rows if r["status"] != "ok"]
     if broken and _strict():
-        stdout().print(
+        # stderr, so that --json output stays parseable
+        stderr().print(
             f"strict mode (ORCHEO_PLUGINS_STRICT): broken plugins {', '.join(broken)}",
             markup=False,
         )
