@@ -87,3 +87,23 @@ async def test_open_storage_langgraph_unsupported() -> None:
     async with open_storage(memory_settings()) as storage:
         with pytest.raises(UnsupportedError):
             storage.langgraph_checkpointer()
+
+
+async def test_webhook_cipher_is_made_on_first_use(tmp_path: Path) -> None:
+    # With the vault on SQLite, the webhook cipher is the vault's key file: opening a
+    # memory session must not create it; storing a webhook secret does.
+    settings = StorageSettings(
+        repository_backend="memory",
+        vault_backend="sqlite",
+        vault_local_path=tmp_path / "vault.sqlite",
+    )
+    key_file = tmp_path / "vault.key"
+    session = await MemoryBackend().open(settings)
+    wf = await session.workflows().create_workflow(name="Flow", actor="a")
+    assert not key_file.exists()
+    await session.triggers().set_webhook_config(wf.id, {"shared_secret": "s"})
+    assert key_file.exists()
+    config = await session.triggers().get_webhook_config(wf.id)
+    assert config.shared_secret is not None
+    assert config.shared_secret.get_secret_value() == "s"
+    await session.close()

@@ -140,6 +140,19 @@ async def test_tokens_crud_usage_revocation_and_audit(storage: Storage) -> None:
         await tokens.update(_token("ghost", "g"))
 
 
+async def test_models_that_skipped_validation_are_rejected(storage: Storage) -> None:
+    tokens = storage.service_tokens
+    # model_copy(update=...) does not validate: the store validates what it keeps.
+    hostile = _token("t", "s").model_copy(update={"scopes": ["bad\x00"]})
+    with pytest.raises(ValidationError):
+        await tokens.create(hostile)
+    assert await tokens.list_all() == []
+    event = TokenAuditEvent(token_id="t", action="x", timestamp=datetime.now(UTC))
+    with pytest.raises(ValidationError):
+        await tokens.record_audit_event(event.model_copy(update={"details": {"n": float("inf")}}))
+    assert await tokens.list_audit_events() == []
+
+
 # --- agentensor --------------------------------------------------------------------------------
 
 
