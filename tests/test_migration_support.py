@@ -48,7 +48,11 @@ scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=False, allow_infinity=False),
+    # -0.0 is left out: PostgreSQL JSONB cannot hold it (a dedicated test checks that
+    # verify reports the loss).
+    st.floats(allow_nan=False, allow_infinity=False).filter(
+        lambda f: not (f == 0 and str(f)[0] == "-")
+    ),
     text,
 )
 values = st.recursive(
@@ -90,9 +94,13 @@ def dataset() -> st.SearchStrategy[dict[str, Any]]:
 
 
 async def populate(
-    session: BackendSession, data: dict[str, Any], settings: StorageSettings
+    session: BackendSession,
+    data: dict[str, Any],
+    settings: StorageSettings,
+    *,
+    webhook: bool = True,
 ) -> None:
-    """Write ``data`` through every subsystem's store of ``session``."""
+    """Write ``data`` through every subsystem's store of ``session`` (``webhook``: that too)."""
     repo, history = session.workflows(), session.history()
     suffix = uuid.uuid4().hex[:8]
     first = None
@@ -113,7 +121,8 @@ async def populate(
     assert first is not None
     wf, version, run = first
     triggers = session.triggers()
-    await triggers.set_webhook_config(wf.id, {"shared_secret": data["secret"]})
+    if webhook:
+        await triggers.set_webhook_config(wf.id, {"shared_secret": data["secret"]})
     await triggers.set_cron_config(wf.id, {"expression": "*/5 * * * *"})
     await triggers.advance_cron_dispatch(wf.id, expected=None, new=utcnow())
     await triggers.set_retry_policy(wf.id, {"max_attempts": 4})

@@ -84,9 +84,18 @@ def row_digest(row: JsonObject) -> bytes:
     return hashlib.sha256(canonical_row(row)).digest()
 
 
+def _column(row: JsonObject, column: str) -> Any:
+    if "." not in column:
+        return row.get(column)
+    value: Any = row
+    for part in column.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
 def row_key(row: JsonObject, key: tuple[str, ...]) -> tuple[Any, ...]:
-    """The key columns of ``row`` (missing columns read as ``None``)."""
-    return tuple(row.get(column) for column in key)
+    """The key columns of ``row``; dotted names reach into objects; missing reads as ``None``."""
+    return tuple(_column(row, column) for column in key)
 
 
 def key_text(key: tuple[Any, ...]) -> str:

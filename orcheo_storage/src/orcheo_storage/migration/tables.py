@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class LogicalTable:
-    """A table name, its key columns (the row order) and its parents."""
+    """A table name, its key columns (the row order) and its parents.
+
+    A key column may be a dotted path into a nested object (``credential.id``).
+    """
 
     name: str
     key: tuple[str, ...]
@@ -59,7 +62,12 @@ LOGICAL_TABLES: tuple[LogicalTable, ...] = (
     LogicalTable("service_token_audit", ("seq",), (), "TokenAuditEvent plus seq (insertion order)"),
     LogicalTable("agentensor_checkpoints", ("id",), (), "AgentensorCheckpoint"),
     LogicalTable("vault_templates", ("id",), (), "CredentialTemplate"),
-    LogicalTable("vault_credentials", ("id",), ("vault_templates",), "StoredCredential"),
+    LogicalTable(
+        "vault_credentials",
+        ("credential.id",),
+        ("vault_templates",),
+        "StoredCredential.model_dump(mode='json'), no extra columns; key is credential.id",
+    ),
     LogicalTable(
         "vault_alerts", ("id",), ("vault_credentials", "vault_templates"), "GovernanceAlert"
     ),

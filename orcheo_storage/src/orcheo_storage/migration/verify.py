@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orcheo_storage.jsoncodec import JsonObject
-from orcheo_storage.migration.canonical import canonical_form, key_text, row_digest, row_key
+from orcheo_storage.migration.canonical import (
+    canonical_form,
+    canonical_row,
+    key_text,
+    row_digest,
+    row_key,
+)
 from orcheo_storage.migration.manifest import MigrationError
 from orcheo_storage.migration.progress import NullReporter, Reporter
 from orcheo_storage.migration.sources import RowSource
@@ -89,13 +95,13 @@ async def _rows(
 
 
 def changed_columns(a: JsonObject, b: JsonObject) -> tuple[str, ...]:
-    """The columns whose canonical values differ between two rows."""
+    """The columns whose canonical encodings differ between two rows (``-0.0`` vs ``0.0`` too)."""
     ca, cb = canonical_form(a), canonical_form(b)
     return tuple(
         sorted(
             c
             for c in set(ca) | set(cb)
-            if c not in ca or c not in cb or ca[c] != cb[c] or type(ca[c]) is not type(cb[c])
+            if c not in ca or c not in cb or canonical_row({c: ca[c]}) != canonical_row({c: cb[c]})
         )
     )
 
