@@ -45,15 +45,22 @@ def json_contains(document: Any, fragment: Any) -> bool:
 
     Objects match when each key of the fragment matches recursively; arrays match when
     every element of the fragment array is contained in some element of the document
-    array; scalars match by equality (with bools distinct from numbers).
+    array; scalars match by equality (with bools distinct from numbers). As in PostgreSQL,
+    a top-level array also contains a bare scalar that is one of its elements.
     """
+    if isinstance(document, list) and not isinstance(fragment, dict | list):
+        return any(_contains(item, fragment) for item in document)
+    return _contains(document, fragment)
+
+
+def _contains(document: Any, fragment: Any) -> bool:
     if isinstance(fragment, dict):
         return isinstance(document, dict) and all(
-            k in document and json_contains(document[k], v) for k, v in fragment.items()
+            k in document and _contains(document[k], v) for k, v in fragment.items()
         )
     if isinstance(fragment, list):
         return isinstance(document, list) and all(
-            any(json_contains(d, f) for d in document) for f in fragment
+            any(_contains(d, f) for d in document) for f in fragment
         )
     if isinstance(fragment, bool) or isinstance(document, bool):
         return type(fragment) is type(document) and fragment == document
