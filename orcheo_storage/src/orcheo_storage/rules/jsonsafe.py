@@ -17,6 +17,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from orcheo_storage.errors import ValidationError
 from orcheo_storage.jsoncodec import JsonObject, JsonValue, normalise_json
 
 RECURSION_MARKER = "<recursion>"
@@ -31,7 +32,8 @@ def to_json_safe(value: Any) -> JsonValue:
     Strings and numbers are then validated like any JSON input.
 
     Raises:
-        ValidationError: the result contains hostile text or non-finite numbers.
+        ValidationError: the value contains hostile text or non-finite numbers (float or
+            Decimal NaN / Infinity).
     """
     return normalise_json(_convert(value, set()))
 
@@ -53,6 +55,9 @@ def _convert(value: Any, seen: set[int]) -> Any:
         return value.isoformat()
     if isinstance(value, timedelta):
         return value.total_seconds()
+    if isinstance(value, Decimal) and not value.is_finite():
+        # would otherwise become the string "NaN": non-finite numbers are rejected everywhere
+        raise ValidationError("non-finite numbers (NaN, Infinity) are not allowed")
     if isinstance(value, UUID | Decimal | PurePath):
         return str(value)
     if isinstance(value, bytes):

@@ -61,6 +61,8 @@ def new_workflow(
     Raises:
         ValidationError: any field breaks its rule.
     """
+    # checked first so hostile text in the name is reported as "name", not as the slug made from it
+    check_text(name, "name")
     return build(
         Workflow,
         id=workflow_id or uuid.uuid4(),
