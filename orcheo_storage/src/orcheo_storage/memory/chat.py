@@ -16,7 +16,7 @@ from orcheo_storage.errors import (
 )
 from orcheo_storage.jsoncodec import check_text, normalise_json, normalise_object
 from orcheo_storage.memory._chatkit import Attachment, Page, Store, ThreadItem, ThreadMetadata
-from orcheo_storage.memory._state import AttachmentRow, ItemRow, MemoryState, ThreadRow
+from orcheo_storage.memory._state import AttachmentRow, ItemRow, MemoryState, ThreadRow, copy
 from orcheo_storage.models.chat import ChatContext, PruneResult
 from orcheo_storage.rules import chat as chat_rules
 from orcheo_storage.rules.agentensor import json_contains
@@ -110,7 +110,7 @@ class MemoryChatStore(Store[ChatContext]):
     # --- threads -------------------------------------------------------------------------------
 
     async def load_thread(self, thread_id: str, context: ChatContext) -> ThreadMetadata:
-        return self._thread(thread_id, context).thread.model_copy(deep=True)
+        return copy(self._thread(thread_id, context).thread)
 
     async def save_thread(self, thread: ThreadMetadata, context: ChatContext) -> None:
         # The server may hand over a full ``Thread``; only its metadata fields are kept.
@@ -118,7 +118,7 @@ class MemoryChatStore(Store[ChatContext]):
         check_text(thread.id, "id")
         metadata = chat_rules.merge_metadata(normalise_object(thread.metadata, "metadata"), context)
         fields.update(metadata=metadata, created_at=ensure_utc(thread.created_at, "created_at"))
-        candidate = ThreadMetadata.model_validate(fields).model_copy(deep=True)
+        candidate = copy(ThreadMetadata.model_validate(fields))
         _check_model(candidate, "thread")
         now = utcnow()
         existing = self._state.threads.get(thread.id)
@@ -148,7 +148,7 @@ class MemoryChatStore(Store[ChatContext]):
         ]
         rows.sort(key=lambda t: (t.created_at, t.id), reverse=descending)
         page = _page(rows, lambda t: t.id, after, limit)
-        page.data = [t.model_copy(deep=True) for t in page.data]
+        page.data = [copy(t) for t in page.data]
         return page
 
     async def delete_thread(self, thread_id: str, context: ChatContext) -> None:
@@ -199,7 +199,7 @@ class MemoryChatStore(Store[ChatContext]):
             and json_contains(r.thread.metadata, fragment)
         ]
         rows.sort(key=lambda t: (t.created_at, t.id), reverse=True)
-        return [t.model_copy(deep=True) for t in rows[:limit]]
+        return [copy(t) for t in rows[:limit]]
 
     # --- items ---------------------------------------------------------------------------------
 
@@ -212,7 +212,7 @@ class MemoryChatStore(Store[ChatContext]):
         if descending:
             rows.reverse()
         page = _page([r.item for _, r in rows], lambda i: i.id, after, limit)
-        page.data = [i.model_copy(deep=True) for i in page.data]
+        page.data = [copy(i) for i in page.data]
         return page
 
     async def add_thread_item(self, thread_id: str, item: ThreadItem, context: ChatContext) -> None:
@@ -244,7 +244,7 @@ class MemoryChatStore(Store[ChatContext]):
         row = self._state.items.get(item_id)
         if row is None or row.thread_id != thread_id:
             raise ItemNotFoundError(item_id)
-        return row.item.model_copy(deep=True)
+        return copy(row.item)
 
     async def delete_thread_item(self, thread_id: str, item_id: str, context: ChatContext) -> None:
         self._thread(thread_id, context)
@@ -265,13 +265,13 @@ class MemoryChatStore(Store[ChatContext]):
             for _, r in self._items_of(thread_id)
             if any(needle in t.casefold() for t in _texts(r.item.model_dump(mode="json")))
         ]
-        return [i.model_copy(deep=True) for i in found[:limit]]
+        return [copy(i) for i in found[:limit]]
 
     # --- attachments ---------------------------------------------------------------------------
 
     async def save_attachment(self, attachment: Attachment, context: ChatContext) -> None:
         _check_model(attachment, "attachment")
-        clean = attachment.model_copy(deep=True)
+        clean = copy(attachment)
         path = (clean.metadata or {}).get("storage_path")
         existing = self._state.attachments.get(clean.id)
         self._state.attachments[clean.id] = AttachmentRow(
@@ -285,7 +285,7 @@ class MemoryChatStore(Store[ChatContext]):
         row = self._state.attachments.get(attachment_id)
         if row is None:
             raise AttachmentNotFoundError(attachment_id)
-        return row.attachment.model_copy(deep=True)
+        return copy(row.attachment)
 
     async def delete_attachment(self, attachment_id: str, context: ChatContext) -> None:
         self._state.attachments.pop(attachment_id, None)

@@ -298,10 +298,10 @@ class MemoryWorkflowRepository:
         self, workflow_id: UUID, *, limit: int = 50, cursor: str | None = None
     ) -> Page[WorkflowRun]:
         check_limit(limit)
-        after = decode_time_cursor(cursor)
+        after = decode_time_cursor(cursor, UUID)
         runs = [self._state.runs[i] for i in self._state.runs_by_workflow.get(workflow_id, ())]
         page, next_cursor = keyset_page(
-            runs, lambda r: sort_key_id(r.created_at, r.id), after=after, limit=limit
+            runs, lambda r: (r.created_at, r.id), after=after, limit=limit
         )
         return Page[WorkflowRun](items=[copy(r) for r in page], next_cursor=next_cursor)
 
