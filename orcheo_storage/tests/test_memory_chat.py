@@ -146,6 +146,11 @@ async def test_items_ordinals_paging_and_errors(storage: Storage) -> None:
     edited = await chat.load_item("thr", "i1", CTX)
     assert isinstance(edited, AssistantMessageItem)
     assert edited.content[0].text == "edited"
+    edited.content[0].text = "mutated by the caller"
+    edited.content.clear()
+    stored = await chat.load_item("thr", "i1", CTX)
+    assert isinstance(stored, AssistantMessageItem)
+    assert [c.text for c in stored.content] == ["edited"]
     with pytest.raises(ValidationError):
         await chat.add_thread_item("thr", assistant("other", "x", "y"), CTX)
     with pytest.raises(ThreadNotFoundError):

@@ -48,6 +48,12 @@ async def test_create_get_list_and_copies(storage: Storage) -> None:
     wf.tags.append("mutated")
     fetched = await repo.get_workflow(wf.id)
     assert fetched.tags == ["a", "b"]
+    version = await repo.create_version(wf.id, graph={"n": {"deep": [1]}}, created_by="a")
+    version.graph["n"]["deep"].append(2)
+    version.audit_log.clear()
+    again = await repo.get_version(version.id)
+    assert again.graph == {"n": {"deep": [1]}}
+    assert len(again.audit_log) == 1
     second = await repo.create_workflow(name="Second", actor="alice")
     assert [w.id for w in await repo.list_workflows()] == [wf.id, second.id]
 
