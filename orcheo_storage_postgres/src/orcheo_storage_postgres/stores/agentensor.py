@@ -63,7 +63,7 @@ class PostgresAgentensorStore:
     ) -> AgentensorCheckpoint:
         draft = rules.new_checkpoint(
             workflow_id=workflow_id,
-            config_version=config_version or 1,
+            config_version=1 if config_version is None else config_version,
             now=utcnow(),
             runnable_config=runnable_config,
             metrics=metrics,
