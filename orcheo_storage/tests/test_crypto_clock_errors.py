@@ -23,7 +23,7 @@ from orcheo_storage import errors
 
 
 @given(
-    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=50),
+    st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=50),
     st.binary(max_size=16),
 )
 def test_encrypt_decrypt_round_trip(plaintext: str, ad: bytes) -> None:
@@ -96,7 +96,7 @@ def test_key_file_is_created_private_and_reused(tmp_path: Path) -> None:
 
 
 def test_cipher_for_settings(tmp_path: Path) -> None:
-    configured = cipher_for(StorageSettings(vault_encryption_key="k", vault_key_id="main"))  # type: ignore[arg-type]
+    configured = cipher_for(StorageSettings(vault_encryption_key="k", vault_key_id="main"))
     envelope = configured.encrypt("x")
     assert envelope.key_id == "main"
     assert VaultCipher.from_passphrase("k", "main").decrypt(envelope) == "x"  # key = sha256(k)

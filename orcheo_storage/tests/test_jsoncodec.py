@@ -23,7 +23,7 @@ from orcheo_storage.jsoncodec import (
 
 # Any unicode except NUL; hypothesis' text() never yields lone surrogates by default.
 safe_text = st.text(
-    alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12
+    alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]), max_size=12
 )
 
 finite_floats = st.floats(allow_nan=False, allow_infinity=False) | st.sampled_from(
@@ -190,7 +190,7 @@ def test_normalise_returns_fresh_copies() -> None:
     original = {"a": [1, {"b": 2}]}
     canonical = normalise_json(original)
     assert isinstance(canonical, dict)
-    canonical["a"][1]["b"] = 3  # type: ignore[index]
+    canonical["a"][1]["b"] = 3  # type: ignore[index,call-overload]
     assert original == {"a": [1, {"b": 2}]}
 
 

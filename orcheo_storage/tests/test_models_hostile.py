@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -47,7 +48,7 @@ hostile_docs = st.recursive(hostile_leaf, _bury, max_leaves=5).map(lambda v: {"d
 
 @given(hostile_docs)
 def test_every_json_field_rejects_hostile_documents(doc: dict[str, Any]) -> None:
-    attempts = [
+    attempts: list[Callable[[], object]] = [
         lambda: new_version(workflow_id=uuid.uuid4(), number=1, graph=doc, created_by="a", now=NOW),
         lambda: new_version(
             workflow_id=uuid.uuid4(), number=1, graph={}, metadata=doc, created_by="a", now=NOW

@@ -9,8 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from orcheo_storage.crypto import VaultCipher
 from orcheo_storage.errors import DecryptionError, InvalidTransitionError, ValidationError
-from orcheo_storage.models.listeners import ListenerStatus, ListenerSubscriptionSpec
-from orcheo_storage.models.remediations import RemediationStatus
+from orcheo_storage.models.listeners import (
+    ListenerStatus,
+    ListenerSubscription,
+    ListenerSubscriptionSpec,
+)
+from orcheo_storage.models.remediations import RemediationCandidate, RemediationStatus
 from orcheo_storage.models.triggers import CronConfig, RetryPolicy, WebhookConfig
 from orcheo_storage.rules import listeners, remediations
 from orcheo_storage.rules.triggers import (
@@ -27,7 +31,7 @@ NOW = datetime(2026, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
 S = RemediationStatus
 
 
-def candidate():  # type: ignore[no-untyped-def]
+def candidate() -> RemediationCandidate:
     return remediations.new_candidate(
         workflow_id=uuid.uuid4(),
         workflow_version_id=uuid.uuid4(),
@@ -93,7 +97,7 @@ def test_transition_rejects_hostile_outcome() -> None:
 # --- listeners --------------------------------------------------------------------------------------
 
 
-def subscription():  # type: ignore[no-untyped-def]
+def subscription() -> ListenerSubscription:
     spec = ListenerSubscriptionSpec(node_name="n", platform="slack", bot_identity_key="bot")
     return listeners.new_subscription(
         spec, workflow_id=uuid.uuid4(), version_id=uuid.uuid4(), now=NOW
@@ -177,7 +181,9 @@ def test_webhook_secrets_are_sealed_not_stored_in_clear() -> None:
     config = normalise_webhook({"shared_secret": "s3cret-1", "hmac_secret": "s3cret-2"})
     sealed = seal_webhook(config, cipher)
     assert "s3cret" not in str(sealed)
-    assert sealed["shared_secret"]["key_id"] == "primary"
+    envelope = sealed["shared_secret"]
+    assert isinstance(envelope, dict)
+    assert envelope["key_id"] == "primary"
     opened = open_webhook(sealed, cipher)
     assert opened.shared_secret == SecretStr("s3cret-1")
     assert opened.hmac_secret is not None

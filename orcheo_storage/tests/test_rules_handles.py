@@ -18,7 +18,7 @@ from orcheo_storage.rules.handles import (
 )
 
 text = st.text(
-    alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=40
+    alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]), max_size=40
 )
 handle_words = st.lists(
     st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=6),

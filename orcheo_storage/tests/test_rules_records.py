@@ -32,7 +32,7 @@ WF = uuid.uuid4()
 
 
 def test_checksum_is_sha256_of_sorted_compact_json() -> None:
-    graph = {"b": [1, 2.5, {"y": None, "x": True}], "a": "é"}
+    graph: dict[str, Any] = {"b": [1, 2.5, {"y": None, "x": True}], "a": "é"}
     expected = hashlib.sha256(
         json.dumps(graph, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     ).hexdigest()
@@ -56,9 +56,14 @@ def test_new_version_validates_and_checksums() -> None:
 
 def test_prepare_version_input_rejects_before_anything_is_allocated() -> None:
     versions.prepare_version_input({"ok": 1}, None, None)
-    for args in (({"x": float("nan")}, None, None), ({}, {"m": "\ud800"}, None), ({}, None, [1])):
+    bad: list[tuple[Any, Any, Any]] = [
+        ({"x": float("nan")}, None, None),
+        ({}, {"m": "\ud800"}, None),
+        ({}, None, [1]),
+    ]
+    for args in bad:
         with pytest.raises(ValidationError):
-            versions.prepare_version_input(*args)  # type: ignore[arg-type]
+            versions.prepare_version_input(*args)
 
 
 def test_replace_runnable_config_is_audited() -> None:

@@ -59,7 +59,9 @@ def test_merge_override_wins_and_two_mappings_merge_key_by_key(
         ):
             assert merged[key] == {**base[key], **override[key]}
             for inner, value in override[key].items():
-                assert merged[key][inner] == value  # override wins inside the mapping too
+                inside = merged[key]
+                assert isinstance(inside, dict)
+                assert inside[inner] == value  # override wins inside the mapping too
         else:
             assert merged[key] == override[key]  # replaced whole
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from orcheo_storage.errors import PublishStateError, ValidationError
-from orcheo_storage.models.workflows import DraftAccess
+from orcheo_storage.models.workflows import DraftAccess, Workflow
 from orcheo_storage.rules.workflows import (
     WorkflowChanges,
     apply_changes,
@@ -24,8 +25,8 @@ NOW = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 LATER = NOW + timedelta(seconds=1)
 
 
-def make(**kwargs: object):
-    return new_workflow(name="  My Flow ", actor="alice", now=NOW, **kwargs)  # type: ignore[arg-type]
+def make(**kwargs: Any) -> Workflow:
+    return new_workflow(name="  My Flow ", actor="alice", now=NOW, **kwargs)
 
 
 @given(st.lists(st.text(alphabet="ab CD", max_size=4), max_size=8))
