@@ -125,7 +125,9 @@ def test_ensure_utc_keeps_the_instant(value: datetime) -> None:
     if value.tzinfo is None:
         assert result.replace(tzinfo=None) == value  # naive is read as UTC
     else:
-        assert result == value
+        # same instant (compared in UTC: Python treats times in a DST gap as unequal otherwise)
+        assert result == value.astimezone(UTC)
+        assert result - value.astimezone(UTC) == timedelta(0)
 
 
 def test_ensure_utc_converts_offsets_and_rejects_non_datetimes() -> None:
