@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 @pytest.fixture
-def cluster() -> AsyncIterator[Cluster]:
+def cluster() -> Iterator[Cluster]:
     try:
         started = start_cluster()
     except NoPostgres as exc:
@@ -35,7 +35,7 @@ def cluster() -> AsyncIterator[Cluster]:
             pytest.fail(str(exc))
         pytest.skip(str(exc))
     try:
-        yield started  # type: ignore[misc]
+        yield started
     finally:
         started.destroy()
 

@@ -1,0 +1,272 @@
+"""Load benchmark of the PostgreSQL backend against plain psycopg running the same SQL.
+
+For each operation and concurrency level, N tasks loop for a fixed time through the
+backend's store API, then through plain psycopg executing the same SQL statements on a
+pool with the same settings (both measured in this run, alternating, so the noisy machine
+affects both alike). Reports ops/s, p50/p95/p99 latency and backend/plain throughput.
+
+Usage:
+    .venv/bin/python benchmarks/postgres_bench.py [--dsn DSN] [--seconds 3]
+        [--concurrency 1,100,200] [--json out.json]
+
+Not a timed test: numbers depend on the machine; compare ratios within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from orcheo_storage.clock import utcnow
+from orcheo_storage.models.chat import ChatContext
+from orcheo_storage.models.tokens import ServiceToken
+from orcheo_storage.rules.versions import new_version
+from orcheo_storage.settings import StorageSettings
+from orcheo_storage_postgres._chatkit import ThreadMetadata
+from orcheo_storage_postgres._db import configure_connection, connection_kwargs
+from orcheo_storage_postgres._rows import jsonb
+from orcheo_storage_postgres.plugin import PostgresBackend
+from orcheo_storage_postgres.session import PostgresSession
+from orcheo_storage_postgres.stores import chat as chat_sql
+from orcheo_storage_postgres.stores import history as history_sql
+from orcheo_storage_postgres.stores import tokens as token_sql
+from orcheo_storage_postgres.stores import workflows as wf_sql
+from orcheo_storage_postgres.stores._codecs import VERSIONS
+from psycopg_pool import AsyncConnectionPool
+
+PAYLOAD = {"data": "x" * 2000, "n": 1}  # ~2 KB step payload
+Op = Callable[[], Awaitable[Any]]
+
+
+def _user_item(thread_id: str) -> Any:
+    from chatkit.types import InferenceOptions, UserMessageItem, UserMessageTextContent
+
+    return UserMessageItem(
+        id=f"msg_{uuid.uuid4().hex}",
+        thread_id=thread_id,
+        created_at=datetime.now(UTC),
+        content=[UserMessageTextContent(text="hello benchmark")],
+        inference_options=InferenceOptions(),
+    )
+
+
+async def _run(op: Op, tasks: int, seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            try:
+                await op()
+            except Exception:
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - start)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(tasks)))
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
+
+    return {
+        "ops": len(latencies) / elapsed,
+        "p50_ms": q[49] * 1000,
+        "p95_ms": q[94] * 1000,
+        "p99_ms": q[98] * 1000,
+        "errors": errors,
+    }
+
+
+async def _setup(session: PostgresSession) -> dict[str, Any]:
+    repo = session.workflows()
+    wf = await repo.create_workflow(name="bench", actor="bench")
+    await repo.create_version(wf.id, graph={"nodes": list(range(20))}, created_by="bench")
+    await session.history().start_run(execution_id="bench", workflow_id=str(wf.id))
+    secret_hash = hashlib.sha256(b"bench-token").hexdigest()
+    await session.service_tokens().create(
+        ServiceToken(identifier="bench", secret_hash=secret_hash, issued_at=utcnow())
+    )
+    ctx = ChatContext(workflow_id=str(wf.id))
+    chat = session.chatkit()
+    for i in range(250):
+        await chat.save_thread(
+            ThreadMetadata(id=f"thr_{i:04d}", created_at=datetime.now(UTC), title=f"t{i}"), ctx
+        )
+    return {"wf": wf.id, "hash": secret_hash, "ctx": ctx, "thread": "thr_0000"}
+
+
+def backend_ops(session: PostgresSession, s: dict[str, Any]) -> dict[str, Op]:
+    repo, hist, tokens, chat = (
+        session.workflows(),
+        session.history(),
+        session.service_tokens(),
+        session.chatkit(),
+    )
+    graph = {"nodes": list(range(20)), "edges": [[i, i + 1] for i in range(19)]}
+    return {
+        "get_workflow": lambda: repo.get_workflow(s["wf"]),
+        "create_version": lambda: repo.create_version(s["wf"], graph=graph, created_by="bench"),
+        "append_step_2kb": lambda: hist.append_step("bench", PAYLOAD),
+        "token_by_hash": lambda: tokens.get_by_hash(s["hash"]),
+        "add_chat_item": lambda: chat.add_thread_item(
+            s["thread"], _user_item(s["thread"]), s["ctx"]
+        ),
+        "list_threads_page": lambda: chat.load_threads(20, "thr_0100", "asc", s["ctx"]),
+    }
+
+
+def plain_ops(pool: AsyncConnectionPool[Any], s: dict[str, Any]) -> dict[str, Op]:
+    """The same SQL the backend sends, with parameters prepared the cheapest way."""
+    graph = {"nodes": list(range(20)), "edges": [[i, i + 1] for i in range(19)]}
+    template = VERSIONS.params(
+        new_version(workflow_id=s["wf"], number=1, graph=graph, created_by="b", now=utcnow())
+    )
+
+    async def one(query: Any, params: Any) -> Any:
+        async with pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            return await cur.fetchone()
+
+    async def create_version() -> Any:
+        return await one(wf_sql._INSERT_VERSION, {**template, "id": uuid.uuid4()})
+
+    async def append_step() -> Any:
+        return await one(
+            history_sql._APPEND, {"id": "bench", "at": utcnow(), "payload": jsonb(PAYLOAD)}
+        )
+
+    async def add_item() -> None:
+        item = _user_item(s["thread"])
+        async with pool.connection() as conn, conn.transaction():
+            await conn.execute(chat_sql._GET_THREAD, (s["thread"],))
+            await conn.execute(
+                chat_sql._ADD_ITEM,
+                {
+                    "thread_id": s["thread"],
+                    "id": item.id,
+                    "created_at": item.created_at,
+                    "item": jsonb(item.model_dump(mode="json")),
+                },
+            )
+            await conn.execute(chat_sql._SET_TITLE_IF_EMPTY, ("hello", s["thread"]))
+
+    async def list_threads() -> Any:
+        async with pool.connection() as conn:
+            cur = await conn.execute(chat_sql._CURSOR_THREAD, ("thr_0100",))
+            row = await cur.fetchone()
+            assert row is not None
+            query = chat_sql._THREAD_PAGE[("asc", True, True)]
+            cur = await conn.execute(
+                query, {"n": 21, "wf": str(s["wf"]), "at": row["created_at"], "after": "thr_0100"}
+            )
+            return await cur.fetchall()
+
+    return {
+        "get_workflow": lambda: one(wf_sql._GET, {"id": s["wf"]}),
+        "create_version": create_version,
+        "append_step_2kb": append_step,
+        "token_by_hash": lambda: one(token_sql._BY_HASH, {"h": s["hash"]}),
+        "add_chat_item": add_item,
+        "list_threads_page": list_threads,
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--concurrency", default="1,100,200")
+    parser.add_argument("--pool-min", type=int, default=4)
+    parser.add_argument("--pool-max", type=int, default=20)
+    parser.add_argument("--ops", default="", help="comma-separated subset of operations")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    base = StorageSettings(
+        repository_backend="postgres",
+        chatkit_backend="postgres",
+        auth_service_token_backend="postgres",
+        postgres_dsn=args.dsn,
+        postgres_pool_min_size=args.pool_min,
+        postgres_pool_max_size=args.pool_max,
+    )
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        async with PostgresBackend().provision(base, Path(tmp)) as settings:
+            session = await PostgresSession.open(settings)
+            # Plain psycopg: same DSN, schema, pool sizes, check and connection settings.
+            pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+                settings.dsn(),
+                kwargs=connection_kwargs(settings),
+                connection_class=psycopg.AsyncConnection,
+                min_size=settings.postgres_pool_min_size,
+                max_size=settings.postgres_pool_max_size,
+                timeout=settings.postgres_pool_timeout,
+                max_idle=settings.postgres_pool_max_idle,
+                max_waiting=settings.postgres_pool_max_waiting,
+                check=AsyncConnectionPool.check_connection,
+                configure=configure_connection,
+                open=False,
+            )
+            await pool.open(wait=True)
+            try:
+                state = await _setup(session)
+                ours, plain = backend_ops(session, state), plain_ops(pool, state)
+                wanted = [o for o in args.ops.split(",") if o] or list(ours)
+                for tasks in (int(c) for c in args.concurrency.split(",")):
+                    for name in wanted:
+                        b = await _run(ours[name], tasks, args.seconds)
+                        p = await _run(plain[name], tasks, args.seconds)
+                        row = {
+                            "op": name,
+                            "tasks": tasks,
+                            "backend": b,
+                            "plain": p,
+                            "ratio": b["ops"] / p["ops"] if p["ops"] else 0.0,
+                        }
+                        results.append(row)
+                        print(
+                            f"{name:18} {tasks:4d} tasks  backend {b['ops']:7.0f} ops/s "
+                            f"p50 {b['p50_ms']:6.1f} p95 {b['p95_ms']:6.1f} p99 {b['p99_ms']:6.1f} ms"
+                            f" | plain {p['ops']:7.0f} ops/s p95 {p['p95_ms']:6.1f} ms"
+                            f" | ratio {row['ratio']:.2f}",
+                            flush=True,
+                        )
+            finally:
+                await pool.close()
+                await session.close()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    print(markdown(results))
+
+
+def markdown(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| operation | tasks | backend ops/s | p50 ms | p95 ms | p99 ms | plain ops/s | plain p95 ms | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        b, p = r["backend"], r["plain"]
+        lines.append(
+            f"| {r['op']} | {r['tasks']} | {b['ops']:.0f} | {b['p50_ms']:.1f} | {b['p95_ms']:.1f} "
+            f"| {b['p99_ms']:.1f} | {p['ops']:.0f} | {p['p95_ms']:.1f} | {r['ratio']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
