@@ -195,13 +195,16 @@ def test_demo_on_memory_checks_every_subsystem() -> None:
     steps = {s["subsystem"]: s for s in report["steps"]}
     assert set(steps) == {
         "workflows", "triggers", "listeners", "remediations", "history", "service_tokens",
-        "agentensor", "vault", "chatkit",
+        "agentensor", "vault", "chatkit", "langgraph",
     }  # fmt: skip
+    langgraph = steps.pop("langgraph")
+    assert langgraph["status"] == "skipped"  # memory declares LangGraph unsupported
+    assert "does not provide the langgraph subsystem" in langgraph["detail"]
     assert all(s["status"] == "ok" for s in steps.values()), steps
     assert all(s["backend"] == "memory" for s in steps.values())
     table = run("demo", "--backend", "memory")
     assert table.exit_code == 0
-    assert "demo: 9/9 subsystems ok, 0 failed" in table.stdout
+    assert "demo: 9/10 subsystems ok, 0 failed" in table.stdout
 
 
 def test_demo_defaults_to_sqlite_or_says_it_fell_back_to_memory(tmp_path: Path) -> None:

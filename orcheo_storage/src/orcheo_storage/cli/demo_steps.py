@@ -7,6 +7,7 @@ back differs from what it wrote. Steps run in order and share a :class:`DemoCont
 
 from __future__ import annotations
 
+import importlib
 import secrets
 import uuid
 import warnings
@@ -16,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from orcheo_storage.clock import utcnow
-from orcheo_storage.errors import InvalidTransitionError
+from orcheo_storage.errors import InvalidTransitionError, UnsupportedError
 from orcheo_storage.models.chat import ChatContext
 from orcheo_storage.models.listeners import ListenerSubscriptionSpec
 from orcheo_storage.models.remediations import RemediationStatus
@@ -292,6 +293,27 @@ async def chatkit_step(storage: Storage, ctx: DemoContext) -> str:
     return f"thread {thread_id}: 2 items in order"
 
 
+async def langgraph_step(storage: Storage, ctx: DemoContext) -> str:
+    try:
+        checkpointer = storage.langgraph_checkpointer()
+        # imported by name: langgraph is an optional extra of the backends, not of core
+        empty_checkpoint = importlib.import_module("langgraph.checkpoint.base").empty_checkpoint
+    except (UnsupportedError, ImportError) as exc:
+        # LangGraph persistence is an optional capability of a backend
+        raise DemoSkip(str(exc)) from exc
+    checkpoint = empty_checkpoint()
+    config: dict[str, Any] = {
+        "configurable": {"thread_id": f"demo-{ctx.suffix}", "checkpoint_ns": ""}
+    }
+    metadata: dict[str, Any] = {"source": "input", "step": -1, "parents": {}}
+    async with checkpointer as saver:
+        saved = await saver.aput(config, checkpoint, metadata, {})
+        loaded = await saver.aget_tuple(saved)
+    expect(loaded is not None, "checkpoint not found after saving it")
+    expect(loaded.checkpoint["id"] == checkpoint["id"], "checkpoint read back differs")
+    return f"checkpoint saved and loaded on thread demo-{ctx.suffix}"
+
+
 STEPS: tuple[tuple[Subsystem, str, Step], ...] = (
     (Subsystem.WORKFLOWS, "workflows, versions, runs", workflows_step),
     (Subsystem.TRIGGERS, "trigger configs, cron CAS", triggers_step),
@@ -302,5 +324,6 @@ STEPS: tuple[tuple[Subsystem, str, Step], ...] = (
     (Subsystem.AGENTENSOR, "agentensor checkpoints", agentensor_step),
     (Subsystem.VAULT, "credential vault", vault_step),
     (Subsystem.CHATKIT, "ChatKit threads and items", chatkit_step),
+    (Subsystem.LANGGRAPH, "LangGraph checkpointer", langgraph_step),
 )
 """Subsystem, label and step, in the order they run."""
