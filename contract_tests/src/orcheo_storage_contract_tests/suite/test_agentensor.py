@@ -29,7 +29,12 @@ from orcheo_storage_contract_tests._runner import (
     run_machine,
 )
 from orcheo_storage_contract_tests._support2 import assert_utc, nested
-from orcheo_storage_contract_tests.strategies import hostile_json, hostile_text, json_objects
+from orcheo_storage_contract_tests.strategies import (
+    hostile_json,
+    hostile_text,
+    json_objects,
+    too_deep_json,
+)
 
 
 def _bests(checkpoints: list[AgentensorCheckpoint]) -> list[AgentensorCheckpoint]:
@@ -78,6 +83,8 @@ async def test_invalid_input_writes_nothing(storage: Storage) -> None:
         await store.record_checkpoint(workflow_id="wf", metrics={"loss": float("nan")})
     with pytest.raises(ValidationError, match="NUL characters are not allowed"):
         await store.record_checkpoint(workflow_id="wf", metadata={"note": "a\x00b"}, is_best=True)
+    with pytest.raises(ValidationError, match="JSON nesting deeper than"):
+        await store.record_checkpoint(workflow_id="wf", runnable_config=too_deep_json())
     assert await store.list_checkpoints("wf") == []
     assert await store.latest_checkpoint("wf") is None
     assert await store.best_checkpoint("wf") is None

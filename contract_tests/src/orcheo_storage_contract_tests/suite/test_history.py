@@ -31,6 +31,7 @@ from orcheo_storage_contract_tests.strategies import (
     hostile_text,
     json_objects,
     json_values,
+    too_deep_json,
 )
 
 # Decimals are turned into strings by the JSON-safe rule (so Decimal('NaN') is just text
@@ -246,6 +247,36 @@ async def test_list_steps_pages_large_traces(storage: Storage) -> None:
     assert await storage.history.list_steps(eid, after_index=22) == []
     without = await storage.history.get_history(eid, include_steps=False)
     assert without.steps == []
+
+
+@pytest.mark.asyncio
+async def test_large_trace_round_trips_and_pages(storage: Storage) -> None:
+    eid = _eid()
+    await storage.history.start_run(execution_id=eid, workflow_id="wf")
+    blob = "x" * (1024 * 1024)
+    big = await storage.history.append_step(eid, {"blob": blob, "n": 0})
+    assert big.index == 0
+    for n in range(1, 600):
+        await storage.history.append_step(eid, {"n": n})
+    first = await storage.history.list_steps(eid, limit=1)
+    assert first[0].payload == {"blob": blob, "n": 0}
+    indexes: list[int] = []
+    after = -1
+    while page := await storage.history.list_steps(eid, after_index=after, limit=250):
+        indexes.extend(s.index for s in page)
+        after = page[-1].index
+    assert indexes == list(range(600))
+
+
+@pytest.mark.asyncio
+async def test_oversize_nesting_is_rejected(storage: Storage) -> None:
+    eid = _eid()
+    with pytest.raises(ValidationError, match="JSON nesting deeper than"):
+        await storage.history.start_run(execution_id=eid, workflow_id="wf", inputs=too_deep_json())
+    await storage.history.start_run(execution_id=eid, workflow_id="wf")
+    with pytest.raises(ValidationError, match="JSON nesting deeper than"):
+        await storage.history.append_step(eid, too_deep_json())
+    assert (await storage.history.get_history(eid)).steps == []
 
 
 # --- finishing ------------------------------------------------------------------------------------
