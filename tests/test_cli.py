@@ -262,3 +262,21 @@ def test_app_registers_commands_from_small_modules() -> None:
         Path(__file__).parents[1] / "orcheo_storage/src/orcheo_storage/cli/app.py"
     ).read_text()
     assert textwrap.dedent("backends.register(app)") in source
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        f"postgresql://orcheo:{CANARY}@db:5432/orcheo",
+        f"host=db user=orcheo password={CANARY} dbname=orcheo",
+    ],
+)
+def test_doctor_scrubs_driver_messages(dsn: str) -> None:
+    from orcheo_storage.cli.doctor import scrub
+
+    settings = StorageSettings(postgres_dsn=dsn)
+    text = f"connection to {dsn} failed; password {CANARY} rejected"
+    cleaned = scrub(text, settings)
+    assert CANARY not in cleaned
+    assert "<dsn>" in cleaned
+    assert scrub("nothing secret", StorageSettings()) == "nothing secret"

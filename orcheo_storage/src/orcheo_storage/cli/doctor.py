@@ -108,7 +108,9 @@ async def diagnose(settings: StorageSettings) -> DoctorReport:
             )
     subsystems = _serving(settings, registry, warnings)
     for check in checks:
+        # backends and drivers write these texts; make sure no DSN or password slips through
         check.problems = [scrub(p, settings) for p in check.problems]
+        check.health = {k: scrub(v, settings) for k, v in check.health.items()}
     return DoctorReport(settings.redacted(), subsystems, checks, warnings, problems)
 
 
@@ -225,6 +227,10 @@ def _render(report: DoctorReport) -> None:
             check.name, check.plugin or "-", health, schema, str(len(check.schema_pending))
         )
     console.print(checks)
+    for check in report.backends:
+        if check.health:
+            details = ", ".join(f"{k}={v}" for k, v in sorted(check.health.items()))
+            console.print(f"{check.name} health: {details}", markup=False)
     for warning in report.warnings:
         console.print(f"warning: {warning}", markup=False)
     problems = report.problems + [f"{c.name}: {p}" for c in report.backends for p in c.problems]
