@@ -280,3 +280,13 @@ def test_doctor_scrubs_driver_messages(dsn: str) -> None:
     assert CANARY not in cleaned
     assert "<dsn>" in cleaned
     assert scrub("nothing secret", StorageSettings()) == "nothing secret"
+
+
+def test_backends_lists_plugins_even_when_settings_are_invalid(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ORCHEO_SQLITE_SYNCHRONOUS", "sometimes")
+    result = run("backends", "--json")
+    assert result.exit_code == 0
+    assert any(row["name"] == "memory" for row in json.loads(result.stdout))
+    assert "warning: invalid storage settings: ORCHEO_SQLITE_SYNCHRONOUS" in result.stderr

@@ -32,13 +32,14 @@ def backends(json_output: JsonOption = False) -> None:
 
     Exits 1 when ORCHEO_PLUGINS_STRICT is true and any plugin is broken.
     """
+    strict = _strict()
     rows = backend_rows()
     if json_output:
         print_json(rows)
     else:
         _print_table(rows)
     broken = [r["name"] for r in rows if r["status"] != "ok"]
-    if broken and _strict():
+    if broken and strict:
         # stderr, so that --json output stays parseable
         stderr().print(
             f"strict mode (ORCHEO_PLUGINS_STRICT): broken plugins {', '.join(broken)}",
