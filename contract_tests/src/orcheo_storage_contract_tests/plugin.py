@@ -35,6 +35,20 @@ BACKEND_FIELDS = (
     "vault_backend",
     "auth_service_token_backend",
 )
+# Tests of a module without an explicit ``orcheo_subsystem`` mark need this subsystem.
+MODULE_SUBSYSTEMS = {
+    "test_workflows": "workflows",
+    "test_versions": "workflows",
+    "test_runs": "workflows",
+    "test_triggers": "triggers",
+    "test_listeners": "listeners",
+    "test_remediations": "remediations",
+    "test_history": "history",
+    "test_tokens": "service_tokens",
+    "test_agentensor": "agentensor",
+    "test_vault": "vault",
+    "test_chatkit": "chatkit",
+}
 # A fixed test key so that every process of one run (and every namespace) shares one
 # vault key; an ORCHEO_VAULT_ENCRYPTION_KEY in the environment or a setting wins.
 TEST_VAULT_KEY = "orcheo-contract-suite-test-key"
@@ -108,6 +122,14 @@ def contract_run(config: pytest.Config) -> ContractRun | None:
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
+    # The suite's async tests need pytest-asyncio even when plugin autoloading is off
+    # (``-p orcheo_storage_contract_tests.plugin`` alone). Registering it under its entry
+    # point name makes a later autoload skip it instead of registering it twice.
+    if pluginmanager.get_plugin("asyncio") is None:
+        import pytest_asyncio.plugin
+
+        if not pluginmanager.is_registered(pytest_asyncio.plugin):
+            pluginmanager.register(pytest_asyncio.plugin, "asyncio")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -243,11 +265,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     provided = {s.value for s in manifest.subsystems}
     declared = {c.value for c in manifest.capabilities}
     for item in suite_items:
-        for mark in item.iter_markers(SUBSYSTEM_MARK):
-            if mark.args[0] not in provided:
-                item.add_marker(
-                    pytest.mark.skip(reason=f"backend does not provide subsystem {mark.args[0]}")
-                )
+        needed = {mark.args[0] for mark in item.iter_markers(SUBSYSTEM_MARK)}
+        if not needed and item.path.stem in MODULE_SUBSYSTEMS:
+            needed = {MODULE_SUBSYSTEMS[item.path.stem]}
+        for subsystem in sorted(needed - provided):
+            item.add_marker(
+                pytest.mark.skip(reason=f"backend does not provide subsystem {subsystem}")
+            )
         for mark in item.iter_markers(CAPABILITY_MARK):
             if mark.args[0] not in declared:
                 item.add_marker(

@@ -1,0 +1,455 @@
+"""Deliberately broken variants of the memory backend, each with one realistic bug.
+
+Loaded into a contract-suite run with ``-p broken_backends`` (this folder on
+``PYTHONPATH``); its ``pytest_orcheo_storage_registry`` hook registers every variant as
+``broken-<name>`` plus the unbroken control ``broken-none``. Each variant subclasses
+one memory store and overrides the one method where the bug lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from orcheo_storage.clock import optional_utc, utcnow
+from orcheo_storage.errors import HandleConflictError, ValidationError
+from orcheo_storage.keys import cipher_for
+from orcheo_storage.memory import workflows as memory_workflows
+from orcheo_storage.memory._paging import decode_time_cursor
+from orcheo_storage.memory._state import MemoryState, copy, sort_key_id
+from orcheo_storage.memory.agentensor import MemoryAgentensorStore
+from orcheo_storage.memory.history import MemoryHistoryStore
+from orcheo_storage.memory.listeners import MemoryListenerStore
+from orcheo_storage.memory.plugin import BACKEND_SETTINGS, MemoryBackend
+from orcheo_storage.memory.session import MemorySession
+from orcheo_storage.memory.tokens import MemoryServiceTokenStore
+from orcheo_storage.memory.triggers import MemoryTriggerStore
+from orcheo_storage.memory.workflows import MemoryWorkflowRepository
+from orcheo_storage.models.agentensor import AgentensorCheckpoint
+from orcheo_storage.models.common import Page
+from orcheo_storage.models.history import RunHistoryStep
+from orcheo_storage.models.tokens import ServiceToken
+from orcheo_storage.models.workflows import Workflow, WorkflowRun, WorkflowVersion
+from orcheo_storage.plugins.hookspecs import hookimpl
+from orcheo_storage.plugins.registry import BackendRegistry
+from orcheo_storage.protocols.backend import BackendManifest
+from orcheo_storage.rules import history as history_rules
+from orcheo_storage.rules import listeners as listener_rules
+from orcheo_storage.rules.pagination import check_limit, encode_cursor
+from orcheo_storage.rules.workflows import WorkflowChanges
+from orcheo_storage.settings import StorageSettings
+
+# --- the bugs ------------------------------------------------------------------------------------
+
+
+class OffByOnePagination(MemoryWorkflowRepository):
+    """The next-page cursor points at the first row of the next page, not the last row
+    of this one, so the row at every page boundary is skipped."""
+
+    async def list_runs(
+        self, workflow_id: UUID, *, limit: int = 50, cursor: str | None = None
+    ) -> Page[WorkflowRun]:
+        check_limit(limit)
+        after = decode_time_cursor(cursor)
+        key: Callable[[WorkflowRun], tuple[datetime, str]] = lambda r: sort_key_id(  # noqa: E731
+            r.created_at, r.id
+        )
+        rows = sorted(
+            (r for r in self._state.runs.values() if r.workflow_id == workflow_id),
+            key=key,
+            reverse=True,
+        )
+        if after is not None:
+            rows = [r for r in rows if key(r) < after]
+        page = rows[:limit]
+        if len(rows) <= limit:
+            return Page[WorkflowRun](items=[copy(r) for r in page], next_cursor=None)
+        stamp, ident = key(rows[limit])  # BUG: should be page[-1]
+        return Page[WorkflowRun](
+            items=[copy(r) for r in page], next_cursor=encode_cursor(stamp.isoformat(), ident)
+        )
+
+
+def _to_millis(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+class DroppedMicrosecond(MemoryTriggerStore):
+    """Stores dispatch times at millisecond precision (a ``DATETIME(3)`` column)."""
+
+    async def advance_cron_dispatch(
+        self, workflow_id: UUID, *, expected: datetime | None, new: datetime
+    ) -> bool:
+        ok = await super().advance_cron_dispatch(workflow_id, expected=expected, new=new)
+        if ok:
+            self._state.cron_dispatch[workflow_id] = _to_millis(
+                self._state.cron_dispatch[workflow_id]
+            )
+        return ok
+
+
+class DroppedTimezone(MemoryTriggerStore):
+    """Labels the caller's wall-clock time as UTC instead of converting it."""
+
+    async def advance_cron_dispatch(
+        self, workflow_id: UUID, *, expected: datetime | None, new: datetime
+    ) -> bool:
+        return await super().advance_cron_dispatch(
+            workflow_id,
+            expected=None if expected is None else expected.replace(tzinfo=UTC),
+            new=new.replace(tzinfo=UTC),  # BUG: should be astimezone(UTC)
+        )
+
+
+class ExpiredTokenActive(MemoryServiceTokenStore):
+    """``list_active`` only looks at revocation and forgets ``expires_at``."""
+
+    async def list_active(self, *, now: datetime | None = None) -> list[ServiceToken]:
+        optional_utc(now, "now")
+        return [t for t in await self.list_all() if t.revoked_at is None]
+
+
+class NonAtomicVersionNumber(MemoryWorkflowRepository):
+    """Reads the highest number, awaits a round trip, then inserts max + 1."""
+
+    async def create_version(
+        self,
+        workflow_id: UUID,
+        *,
+        graph: dict[str, Any],
+        created_by: str,
+        metadata: dict[str, Any] | None = None,
+        runnable_config: dict[str, Any] | None = None,
+        notes: str | None = None,
+    ) -> WorkflowVersion:
+        from orcheo_storage.rules import versions as version_rules
+
+        version_rules.prepare_version_input(graph, metadata, runnable_config)
+        memory_workflows.require_workflow(self._state, workflow_id)
+        existing = self._versions_of(workflow_id)
+        number = existing[-1].version + 1 if existing else 1
+        await asyncio.sleep(0)  # BUG: another writer can read the same number meanwhile
+        version = version_rules.new_version(
+            workflow_id=workflow_id,
+            number=number,
+            graph=graph,
+            created_by=created_by,
+            now=utcnow(),
+            metadata=metadata,
+            runnable_config=runnable_config,
+            notes=notes,
+        )
+        self._state.versions[version.id] = version
+        return copy(version)
+
+
+class LostIsBestReset(MemoryAgentensorStore):
+    """Marks the new best without clearing the previous one."""
+
+    def _make_only_best(self, chosen: AgentensorCheckpoint) -> None:
+        self._state.checkpoints[chosen.id] = chosen  # BUG: other bests stay best
+
+
+def _holder_ignoring_archive(
+    state: MemoryState, handle: str, *, exclude: UUID | None = None
+) -> UUID | None:
+    for workflow in state.workflows.values():
+        if workflow.handle == handle and workflow.id != exclude:  # BUG: archived still block
+            return workflow.id
+    return None
+
+
+class HandleCheckIgnoresArchived(MemoryWorkflowRepository):
+    """Treats an archived holder of a handle as if it still held it."""
+
+    async def create_workflow(self, **kwargs: Any) -> Workflow:
+        handle = kwargs.get("handle")
+        if handle is not None:
+            normalised = handle.strip().lower()
+            if _holder_ignoring_archive(self._state, normalised) is not None:
+                raise HandleConflictError(normalised)
+        return await super().create_workflow(**kwargs)
+
+
+class ClaimTwoWinners(MemoryListenerStore):
+    """Checks the lease, awaits a round trip, then writes: racing runtimes both win."""
+
+    async def claim_subscription(
+        self, subscription_id: UUID, *, runtime_id: str, lease_seconds: float
+    ) -> Any:
+        lease = listener_rules.check_lease_seconds(lease_seconds)
+        sub = self._state.subscriptions.get(subscription_id)
+        now = utcnow()
+        if sub is None or not listener_rules.can_claim(sub, runtime_id, now):
+            return None
+        await asyncio.sleep(0)  # BUG: no conditional update / row lock
+        claimed = listener_rules.claim(sub, runtime_id, lease, now)
+        self._state.subscriptions[subscription_id] = claimed
+        return copy(claimed)
+
+
+class StepIndexReusedAfterFailure(MemoryHistoryStore):
+    """Keeps a per-execution counter and 'rolls it back' one too far on a rejected step."""
+
+    def __init__(self, state: MemoryState) -> None:
+        super().__init__(state)
+        self._next: dict[str, int] = {}
+
+    async def append_step(self, execution_id: str, payload: Any) -> RunHistoryStep:
+        record = self._require(execution_id)
+        index = self._next.get(execution_id, 0)
+        self._next[execution_id] = index + 1
+        now = utcnow()
+        try:
+            step = history_rules.new_step(index, payload, now)
+        except ValidationError:
+            self._next[execution_id] = index - 1  # BUG: should restore ``index``
+            raise
+        self._state.steps[execution_id].append(step)
+        self._state.histories[execution_id] = record.model_copy(update={"trace_last_span_at": now})
+        return copy(step)
+
+
+class ShallowCopyReturned(MemoryWorkflowRepository):
+    """Returns shallow copies: the caller shares the stored lists and dicts."""
+
+    async def create_workflow(self, **kwargs: Any) -> Workflow:
+        created = await super().create_workflow(**kwargs)
+        return self._state.workflows[created.id].model_copy()  # BUG: not deep
+
+    async def get_workflow(self, workflow_id: UUID) -> Workflow:
+        return memory_workflows.require_workflow(self._state, workflow_id).model_copy()
+
+
+class RawDriverErrorLeaks(MemoryWorkflowRepository):
+    """Lets the database's unique-constraint error escape instead of translating it."""
+
+    async def create_workflow(self, **kwargs: Any) -> Workflow:
+        try:
+            return await super().create_workflow(**kwargs)
+        except HandleConflictError:
+            raise sqlite3.IntegrityError(  # BUG: should raise HandleConflictError
+                "UNIQUE constraint failed: workflows.handle"
+            ) from None
+
+    async def update_workflow(
+        self, workflow_id: UUID, changes: WorkflowChanges, *, actor: str
+    ) -> Workflow:
+        try:
+            return await super().update_workflow(workflow_id, changes, actor=actor)
+        except HandleConflictError:
+            raise sqlite3.IntegrityError("UNIQUE constraint failed: workflows.handle") from None
+
+
+class DedupeLeftBehind(MemoryListenerStore):
+    """Records the dedupe key before creating the run, outside one transaction."""
+
+    async def dispatch_event(
+        self,
+        subscription_id: UUID,
+        dedupe_key: str,
+        *,
+        window_seconds: float,
+        workflow_version_id: UUID,
+        triggered_by: str,
+        input_payload: dict[str, Any] | None = None,
+        runnable_config: dict[str, Any] | None = None,
+    ) -> WorkflowRun | None:
+        if not await self.record_dedupe(subscription_id, dedupe_key, window_seconds=window_seconds):
+            return None
+        sub = self._require(subscription_id)
+        # BUG: the dedupe key is already committed; a failure below leaves it behind.
+        run = memory_workflows.build_run(
+            self._state,
+            sub.workflow_id,
+            workflow_version_id=workflow_version_id,
+            triggered_by=triggered_by,
+            now=utcnow(),
+            input_payload=input_payload,
+            runnable_config=runnable_config,
+        )
+        self._state.runs[run.id] = run
+        return copy(run)
+
+
+# --- the proof's results table (shared by conftest and the proof test) ------------------------------
+
+CAUGHT_KEY = pytest.StashKey[dict[str, dict[str, Any]]]()
+
+
+def caught_table(config: pytest.Config) -> dict[str, dict[str, Any]]:
+    """The broken-variant results of this run (variant -> failed count, catching tests)."""
+    return config.stash.setdefault(CAUGHT_KEY, {})
+
+
+# --- wiring ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One broken backend: which session attribute gets which store class, and the suite
+    module whose tests are meant to catch it."""
+
+    name: str
+    bug: str
+    attribute: str
+    store: type[Any]
+    module: str
+
+
+VARIANTS: tuple[Variant, ...] = (
+    Variant(
+        "off-by-one-pagination",
+        "run pages skip the row at each page boundary",
+        "_workflows",
+        OffByOnePagination,
+        "test_runs.py",
+    ),
+    Variant(
+        "dropped-microsecond",
+        "dispatch times kept to the millisecond",
+        "_triggers",
+        DroppedMicrosecond,
+        "test_triggers.py",
+    ),
+    Variant(
+        "dropped-timezone",
+        "UTC offset discarded instead of converted",
+        "_triggers",
+        DroppedTimezone,
+        "test_triggers.py",
+    ),
+    Variant(
+        "expired-token-active",
+        "expired tokens listed as active",
+        "_tokens",
+        ExpiredTokenActive,
+        "test_tokens.py",
+    ),
+    Variant(
+        "non-atomic-version-number",
+        "read-then-insert version numbers",
+        "_workflows",
+        NonAtomicVersionNumber,
+        "test_versions.py",
+    ),
+    Variant(
+        "lost-is-best-reset",
+        "previous best checkpoint not cleared",
+        "_agentensor",
+        LostIsBestReset,
+        "test_agentensor.py",
+    ),
+    Variant(
+        "handle-ignores-archived",
+        "archived holders still block a handle",
+        "_workflows",
+        HandleCheckIgnoresArchived,
+        "test_workflows.py",
+    ),
+    Variant(
+        "claim-two-winners",
+        "lease check and write not atomic",
+        "_listeners",
+        ClaimTwoWinners,
+        "test_listeners.py",
+    ),
+    Variant(
+        "step-index-reused",
+        "step index reused after a rejected append",
+        "_history",
+        StepIndexReusedAfterFailure,
+        "test_history.py",
+    ),
+    Variant(
+        "shallow-copy-returned",
+        "returned workflows share stored lists",
+        "_workflows",
+        ShallowCopyReturned,
+        "test_workflows.py",
+    ),
+    Variant(
+        "raw-driver-error",
+        "sqlite3.IntegrityError escapes untranslated",
+        "_workflows",
+        RawDriverErrorLeaks,
+        "test_workflows.py",
+    ),
+    Variant(
+        "dedupe-left-behind",
+        "failed dispatch keeps its dedupe key",
+        "_listeners",
+        DedupeLeftBehind,
+        "test_listeners.py",
+    ),
+)
+CONTROL = Variant(
+    "none", "no bug: the wrapper machinery alone", "_workflows", MemoryWorkflowRepository, ""
+)
+
+
+class VariantBackend(MemoryBackend):
+    """The memory backend with one store swapped for a broken subclass."""
+
+    def __init__(self, variant: Variant) -> None:
+        self.variant = variant
+
+    @property
+    def manifest(self) -> BackendManifest:  # type: ignore[override]
+        base = super().manifest
+        return base.model_copy(
+            update={"name": f"broken-{self.variant.name}", "description": self.variant.bug}
+        )
+
+    async def open(self, settings: StorageSettings) -> MemorySession:
+        session = MemorySession(cipher_for(settings))
+        state = session._open_state()
+        setattr(session, self.variant.attribute, self.variant.store(state))
+        return session
+
+    def provision(
+        self, settings: StorageSettings, workdir: Path
+    ) -> AbstractAsyncContextManager[StorageSettings]:
+        return _provision(settings, self.manifest.name)
+
+
+@asynccontextmanager
+async def _provision(settings: StorageSettings, name: str) -> AsyncIterator[StorageSettings]:
+    yield settings.model_copy(update=dict.fromkeys(BACKEND_SETTINGS, name))
+
+
+class VariantPlugin:
+    """A pluggy plugin object providing one variant."""
+
+    def __init__(self, variant: Variant) -> None:
+        self._backend = VariantBackend(variant)
+
+    @hookimpl
+    def orcheo_storage_backend(self) -> VariantBackend:
+        return self._backend
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Skip Hypothesis shrinking: the proofs only need to know *that* a test fails."""
+    from hypothesis import Phase, settings
+
+    base = settings.get_profile(settings.get_current_profile_name())
+    settings.register_profile(
+        "orcheo-proof", parent=base, phases=[Phase.explicit, Phase.reuse, Phase.generate]
+    )
+    settings.load_profile("orcheo-proof")
+
+
+def pytest_orcheo_storage_registry(registry: BackendRegistry, config: pytest.Config) -> None:
+    """Register ``broken-<name>`` for every variant and ``broken-none`` (the control)."""
+    for variant in (*VARIANTS, CONTROL):
+        registry.register_backend(VariantPlugin(variant), name=f"broken-{variant.name}")
