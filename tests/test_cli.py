@@ -290,3 +290,19 @@ def test_backends_lists_plugins_even_when_settings_are_invalid(
     assert result.exit_code == 0
     assert any(row["name"] == "memory" for row in json.loads(result.stdout))
     assert "warning: invalid storage settings: ORCHEO_SQLITE_SYNCHRONOUS" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("dsn", "secret"),
+    [
+        ("postgresql://u:pa#ss/w@h/db", "pa#ss/w"),
+        ("postgresql://u@h/db?password=q-secret&sslmode=require", "q-secret"),
+        ("host=h password='quoted secret' dbname=d", "quoted secret"),
+    ],
+)
+def test_doctor_scrubs_malformed_and_quoted_passwords(dsn: str, secret: str) -> None:
+    from orcheo_storage.cli.doctor import scrub
+
+    cleaned = scrub(f"driver said: bad password {secret}!", StorageSettings(postgres_dsn=dsn))
+    assert secret not in cleaned
+    assert cleaned == "driver said: bad password ***!"

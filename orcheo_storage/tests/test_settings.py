@@ -6,6 +6,8 @@ import logging
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from orcheo_storage.errors import ConfigurationError
 from orcheo_storage.protocols.backend import Subsystem
 from orcheo_storage.settings import StorageSettings, load_settings, redact_dsn
@@ -216,11 +218,39 @@ def test_dsn_given_as_keyword_is_not_echoed_by_errors() -> None:
         ("postgresql://h/db?password=secret&sslmode=verify-full",
          "postgresql://h/db?password=***&sslmode=verify-full"),
         ("host=h password=secret dbname=d", "host=h password=*** dbname=d"),
-        ("postgresql://[::1/db", "<unparseable DSN>"),
+        ("postgresql://[::1/db", "postgresql://[::1/db"),
+        # malformed (unescaped) passwords are still hidden completely
+        ("postgresql://u:pa#ss@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:p/ss@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:p?ss@h/db", "postgresql://u:***@h/db"),
+        ("host=h password='my secret' dbname=d", "host=h password=*** dbname=d"),
+        ("host=h password = secret dbname=d", "host=h password = *** dbname=d"),
+        ("host=h sslpassword=secret", "host=h sslpassword=***"),
+        ("postgresql://h/db?sslpassword=secret", "postgresql://h/db?sslpassword=***"),
     ],
 )  # fmt: skip
 def test_redact_dsn(dsn: str, shown: str) -> None:
     assert redact_dsn(dsn) == shown
+
+
+passwords = st.text(
+    alphabet=st.characters(blacklist_categories=["Cs", "Cc"], blacklist_characters=" '\\@"),
+    min_size=4,
+    max_size=20,
+).filter(lambda p: p.strip() == p)
+
+
+@given(passwords)
+def test_no_password_survives_redaction(password: str) -> None:
+    url = f"postgresql://orcheo:{password}@db.example:5432/orcheo?sslmode=require"
+    # in a query string "&" separates parameters, so such a password cannot contain it
+    query = f"postgresql://orcheo@db.example/orcheo?password={password.replace('&', '')}x"
+    keyvalue = f"host=db.example user=orcheo password={password} dbname=orcheo"
+    quoted = f"host=db.example password='{password} with spaces' dbname=orcheo"
+    for dsn in (url, query, keyvalue, quoted):
+        redacted = redact_dsn(dsn)
+        assert password not in redacted, (dsn, redacted)
+        assert "db.example" in redacted
 
 
 def test_settings_constructed_directly_are_also_redacted() -> None:

@@ -8,9 +8,9 @@ is the only way settings are shown.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import pydantic
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -40,28 +40,29 @@ SUBSYSTEM_SETTING: dict[Subsystem, str] = {
 }
 
 
+# A query password ends at the next "&" only: an unescaped "#" is not a boundary worth trusting.
+_URL_PASSWORD_PARAM = re.compile(r"(?i)([?&][^=&#]*password=)[^&]*")
+_KV_PASSWORD = re.compile(r"(?i)(\b\w*password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S+)")
+
+
 def redact_dsn(dsn: str) -> str:
-    """Replace the password of a DSN (URL or key=value form) with ``***``."""
+    """Replace every password of a DSN (URL or key=value form) with ``***``.
+
+    Errs on the side of hiding too much: a malformed URL (an unescaped ``#``, ``/`` or ``?``
+    in the password) or a quoted key=value password never shows any part of the secret.
+    """
     if "://" in dsn:
-        try:
-            parts = urlsplit(dsn)
-        except ValueError:
-            return "<unparseable DSN>"
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, host = netloc.rsplit("@", 1)
-            user = userinfo.split(":", 1)[0]
-            netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
-        query = "&".join(
-            f"{k}=***" if k.lower() == "password" else f"{k}={v}"
-            for k, _, v in (item.partition("=") for item in parts.query.split("&") if item)
-        )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    words = []
-    for word in dsn.split():
-        key, sep, _ = word.partition("=")
-        words.append(f"{key}=***" if sep and key.lower() == "password" else word)
-    return " ".join(words)
+        scheme, _, rest = dsn.partition("://")
+        # The credentials end at the last "@"; not using urlsplit, which stops the netloc at
+        # the first "/", "?" or "#" and would leave the rest of such a password in the output.
+        if "@" in rest:
+            userinfo, _, rest = rest.rpartition("@")
+            user, colon, _ = userinfo.partition(":")
+            prefix = f"{scheme}://{user}:***@" if colon else f"{scheme}://{user}@"
+        else:
+            prefix = f"{scheme}://"
+        return prefix + _URL_PASSWORD_PARAM.sub(r"\1***", rest)
+    return _KV_PASSWORD.sub(r"\1***", dsn)
 
 
 class StorageSettings(BaseSettings):

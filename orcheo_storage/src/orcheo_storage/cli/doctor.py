@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import typer
 from rich.table import Table
@@ -63,16 +62,27 @@ class DoctorReport:
         return data
 
 
+def _passwords(dsn: str) -> list[str]:
+    """Every password-like value in a DSN (URL userinfo, query or key=value), as written."""
+    found: list[str] = []
+    if "://" in dsn:
+        rest = dsn.partition("://")[2]
+        if "@" in rest:
+            found.append(rest.rpartition("@")[0].partition(":")[2])
+        found += re.findall(r"(?i)[?&][^=&#]*password=([^&]*)", rest)
+    else:
+        for value in re.findall(r"(?i)\b\w*password\s*=\s*('(?:[^'\\]|\\.)*'?|\S+)", dsn):
+            found += [value, value.strip("'")]
+    return sorted({p for p in found if p}, key=len, reverse=True)
+
+
 def scrub(text: str, settings: StorageSettings) -> str:
-    """Remove the DSN and its password from text coming from a driver or plugin."""
+    """Remove the DSN and its passwords from text coming from a driver or plugin."""
     if settings.postgres_dsn is None:
         return text
     dsn = settings.postgres_dsn.get_secret_value()
     text = text.replace(dsn, "<dsn>")
-    secrets = [w.partition("=")[2] for w in dsn.split() if w.lower().startswith("password=")]
-    with contextlib.suppress(ValueError):
-        secrets.append(urlsplit(dsn).password or "")
-    for secret in filter(None, secrets):
+    for secret in _passwords(dsn):
         text = text.replace(secret, "***")
     return text
 
