@@ -18,6 +18,7 @@ from orcheo_storage.protocols.backend import (
     STORAGE_API_VERSION,
     BackendManifest,
     BackendSession,
+    Capability,
     Subsystem,
 )
 from orcheo_storage.settings import StorageSettings
@@ -41,8 +42,9 @@ class ExampleBackend:
         version="0.1.0",
         api_version=STORAGE_API_VERSION,
         subsystems=frozenset(s for s in Subsystem if s is not Subsystem.LANGGRAPH),
-        # No optional capabilities: the suite skips those tests and says why.
-        capabilities=frozenset(),
+        # The memory stores filter JSON by containment and search text, so say so; not
+        # declaring cross_process_atomic makes the suite skip those tests and say why.
+        capabilities=frozenset({Capability.JSON_CONTAINMENT, Capability.FULL_TEXT_SEARCH}),
         description="Worked example: in-process storage built on the memory backend's stores.",
     )
 
