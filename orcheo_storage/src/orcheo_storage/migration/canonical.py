@@ -55,12 +55,37 @@ def _utc_text(value: str) -> str:
     return parsed.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def canonical_form(row: JsonObject) -> JsonObject:
-    """``row`` with its timestamp columns in UTC-with-microseconds spelling."""
+CANONICAL_TIME_DEPTH = 3
+"""How deep timestamp fields are normalised: the model fields (``credential.created_at``,
+``audit_log[i].at``) sit within three levels; user JSON below is compared as it is."""
+
+
+def _canonical_value(value: JsonValue, depth: int) -> JsonValue:
+    if depth >= CANONICAL_TIME_DEPTH:
+        return value
+    if isinstance(value, dict):
+        return _canonical_object(value, depth + 1)
+    if isinstance(value, list):
+        return [_canonical_value(item, depth + 1) for item in value]
+    return value
+
+
+def _canonical_object(row: JsonObject, depth: int) -> JsonObject:
     out: dict[str, JsonValue] = {}
     for name, value in row.items():
-        out[name] = _utc_text(value) if isinstance(value, str) and _is_time_column(name) else value
+        if isinstance(value, str):
+            out[name] = _utc_text(value) if _is_time_column(name) else value
+        elif isinstance(value, dict | list):
+            out[name] = _canonical_value(value, depth)
+        else:
+            out[name] = value
     return out
+
+
+def canonical_form(row: JsonObject) -> JsonObject:
+    """``row`` with timestamp fields (``*_at``, ``at``, ``timestamp``, down to
+    :data:`CANONICAL_TIME_DEPTH` levels) spelled as UTC with microseconds."""
+    return _canonical_object(row, 0)
 
 
 def canonical_row(row: JsonObject) -> bytes:

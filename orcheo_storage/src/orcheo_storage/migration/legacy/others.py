@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
+import warnings
 from typing import Any
+
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 
 from orcheo_storage.errors import DecryptionError
 from orcheo_storage.jsoncodec import JsonObject
@@ -27,6 +32,35 @@ from orcheo_storage.models.vault import (
 )
 
 # --- chat --------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _chatkit_adapters() -> dict[str, TypeAdapter[Any]] | None:
+    """ChatKit's own types, so legacy JSON takes the exact form the chat stores keep."""
+    with warnings.catch_warnings():
+        # openai-chatkit warns about its own widget classes when first imported.
+        warnings.filterwarnings(
+            "ignore", message="Direct usage of named widget classes", category=DeprecationWarning
+        )
+        try:
+            from chatkit.types import Attachment, ThreadItem
+        except ImportError:  # pragma: no cover - chatkit is an optional extra
+            return None
+    return {"item": TypeAdapter(ThreadItem), "attachment": TypeAdapter(Attachment)}
+
+
+def _chat_json(kind: str, value: JsonObject, where: str) -> JsonObject:
+    adapters = _chatkit_adapters()
+    if adapters is None:
+        return value
+    try:
+        parsed = adapters[kind].validate_python(value)
+    except PydanticValidationError as exc:
+        raise LegacyRowError(
+            f"{where}: not a ChatKit {kind}: {exc.error_count()} error(s)"
+        ) from None
+    out: JsonObject = adapters[kind].dump_python(parsed, mode="json")
+    return out
 
 
 def thread(row: dict[str, Any], ctx: MapContext) -> JsonObject:
@@ -55,7 +89,7 @@ def item(row: dict[str, Any], ctx: MapContext) -> JsonObject:
         "thread_id": thread_id,
         "ordinal": int(row["ordinal"]),
         "created_at": utc_text(row.get("created_at") or payload.get("created_at")),
-        "item": payload,
+        "item": _chat_json("item", payload, "chat_messages.item_json"),
     }
 
 
@@ -74,7 +108,7 @@ def attachment(row: dict[str, Any], ctx: MapContext) -> JsonObject:
         "thread_id": row.get("thread_id"),
         "storage_path": row.get("storage_path"),
         "created_at": utc_text(row.get("created_at")),
-        "attachment": details,
+        "attachment": _chat_json("attachment", details, "chat_attachments.details_json"),
     }
 
 
