@@ -53,11 +53,11 @@ class Venv:
         return str(self.path / "bin" / "python")
 
     def install(self, *requirements: str | Path) -> None:
-        subprocess.run(
-            [UV, "pip", "install", "-q", "--python", self.python, *map(str, requirements)],
-            check=True,
-            timeout=300,
-        )
+        """Install from uv's cache when it holds everything (works offline), else from PyPI."""
+        command = [UV, "pip", "install", "-q", "--python", self.python, *map(str, requirements)]
+        cached = subprocess.run([*command, "--offline"], capture_output=True, timeout=300)
+        if cached.returncode != 0:
+            subprocess.run(command, check=True, timeout=300)
 
     def env(self, extra: Mapping[str, str]) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ORCHEO_", "VIRTUAL_ENV"))}
