@@ -8,19 +8,19 @@ backend encodes to the same bytes.
   :func:`orcheo_storage.jsoncodec.loads` to exactly the same values as the codec's own
   positional literals, so rows round-trip identically. Rows holding a ``Decimal`` fall
   back to :func:`orcheo_storage.jsoncodec.dumps`.
-- :func:`canonical_row` is :func:`orcheo_storage.jsoncodec.canonical_dumps` (sorted keys,
-  type-tagged numbers: ``1`` and ``1.0`` differ) after timestamp columns are rewritten as
-  UTC with microseconds, so ``...Z`` and ``...+00:00`` spellings compare equal.
+- :func:`canonical_row` is the canonical form checksums are computed over: sorted keys,
+  type-tagged numbers, timestamps as UTC with microseconds (see its docstring).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
-from orcheo_storage.jsoncodec import JsonObject, JsonValue, canonical_dumps, dumps
+from orcheo_storage.jsoncodec import JsonObject, canonical_dumps, dumps
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _SORTED = json.JSONEncoder(
@@ -41,67 +41,40 @@ def encode_line(row: JsonObject) -> bytes:
     return text.encode("utf-8") + b"\n"
 
 
-def _is_time_column(name: str) -> bool:
-    return name.endswith("_at") or name in ("at", "timestamp")
+# An ISO-8601 timestamp as a whole JSON string: date, "T", time, optional fraction and offset.
+_TIMESTAMP = re.compile(r'"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?)(Z|[+-]\d\d:\d\d)?"')
 
 
-def _utc_text(value: str) -> str:
+def _utc_match(match: re.Match[str]) -> str:
+    stamp, offset = match.group(1), match.group(2)
+    text = stamp + ("+00:00" if offset in (None, "Z") else offset)
     try:
-        parsed = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(text)
     except ValueError:
-        return value
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat(timespec="microseconds")
+        return match.group(0)
+    return '"' + parsed.astimezone(UTC).isoformat(timespec="microseconds") + '"'
 
 
-CANONICAL_TIME_DEPTH = 3
-"""How deep timestamp fields are normalised: the model fields (``credential.created_at``,
-``audit_log[i].at``) sit within three levels; user JSON below is compared as it is."""
-
-
-def _canonical_value(value: JsonValue, depth: int) -> JsonValue:
-    if depth >= CANONICAL_TIME_DEPTH:
-        return value
-    if isinstance(value, dict):
-        return _canonical_object(value, depth + 1)
-    if isinstance(value, list):
-        return [_canonical_value(item, depth + 1) for item in value]
-    return value
-
-
-def _canonical_object(row: JsonObject, depth: int) -> JsonObject:
-    out: dict[str, JsonValue] = {}
-    for name, value in row.items():
-        if isinstance(value, str):
-            out[name] = _utc_text(value) if _is_time_column(name) else value
-        elif isinstance(value, dict | list):
-            out[name] = _canonical_value(value, depth)
-        else:
-            out[name] = value
-    return out
-
-
-def canonical_form(row: JsonObject) -> JsonObject:
-    """``row`` with timestamp fields (``*_at``, ``at``, ``timestamp``, down to
-    :data:`CANONICAL_TIME_DEPTH` levels) spelled as UTC with microseconds."""
-    return _canonical_object(row, 0)
+def canonical_text(text: str) -> str:
+    """Rewrite every timestamp string in encoded JSON as UTC with microseconds."""
+    return _TIMESTAMP.sub(_utc_match, text)
 
 
 def canonical_row(row: JsonObject) -> bytes:
     """The canonical bytes of ``row``: what per-row checksums are computed over.
 
-    Sorted keys and type-tagged numbers as :func:`~orcheo_storage.jsoncodec.canonical_dumps`.
-    Rows without ``Decimal`` values take the C encoder, which spells some floats
-    differently (``1e+30``) but is just as much a function of the value, so both sides
-    of a comparison still produce the same bytes for the same row, 5-10x faster.
+    Sorted keys and type-tagged numbers as :func:`~orcheo_storage.jsoncodec.canonical_dumps`
+    (``1`` and ``1.0`` differ), and every ISO timestamp string, at any depth, spelled as
+    UTC with microseconds (``...Z``, ``...+00:00`` and ``...+02:00`` forms of one instant
+    compare equal). Rows without ``Decimal`` values take the C encoder, which spells some
+    floats differently (``1e+30``) but is just as much a function of the value, so both
+    sides of a comparison still produce the same bytes for the same row.
     """
-    form = canonical_form(row)
     try:
-        text = _SORTED.encode(form)
+        text = _SORTED.encode(row)
     except TypeError:
-        text = canonical_dumps(form)
-    return text.encode("utf-8")
+        text = canonical_dumps(row)
+    return canonical_text(text).encode("utf-8")
 
 
 def row_digest(row: JsonObject) -> bytes:

@@ -15,7 +15,6 @@ from typing import Any
 
 from orcheo_storage.jsoncodec import JsonObject
 from orcheo_storage.migration.canonical import (
-    canonical_form,
     canonical_row,
     key_text,
     row_digest,
@@ -96,12 +95,11 @@ async def _rows(
 
 def changed_columns(a: JsonObject, b: JsonObject) -> tuple[str, ...]:
     """The columns whose canonical encodings differ between two rows (``-0.0`` vs ``0.0`` too)."""
-    ca, cb = canonical_form(a), canonical_form(b)
     return tuple(
         sorted(
             c
-            for c in set(ca) | set(cb)
-            if c not in ca or c not in cb or canonical_row({c: ca[c]}) != canonical_row({c: cb[c]})
+            for c in set(a) | set(b)
+            if c not in a or c not in b or canonical_row({c: a[c]}) != canonical_row({c: b[c]})
         )
     )
 
