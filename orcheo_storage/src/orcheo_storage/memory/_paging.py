@@ -1,21 +1,22 @@
-"""Newest-first keyset pagination over ``(timestamp, key)`` sort keys."""
+"""Newest-first keyset pagination over sorted ``(timestamp, key)`` indexes."""
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Callable, Iterable
+import bisect
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
 from orcheo_storage.errors import ValidationError
 from orcheo_storage.rules.pagination import decode_cursor, encode_cursor
 
-T = TypeVar("T")
-SortKey = tuple[datetime, Any]
+K = TypeVar("K", bound=tuple[datetime, Any])
 
 
-def decode_time_cursor(cursor: str | None, parse_key: Callable[[str], Any] = str) -> SortKey | None:
-    """Decode a ``(timestamp, key)`` cursor made by :func:`keyset_page`.
+def decode_time_cursor(
+    cursor: str | None, parse_key: Callable[[str], Any] = str
+) -> tuple[datetime, Any] | None:
+    """Decode a ``(timestamp, key)`` cursor made by :func:`newest_first_page`.
 
     Args:
         cursor: the opaque cursor, or ``None`` for the first page.
@@ -33,20 +34,23 @@ def decode_time_cursor(cursor: str | None, parse_key: Callable[[str], Any] = str
         raise ValidationError("malformed pagination cursor", field="cursor") from None
 
 
-def keyset_page(
-    rows: Iterable[T], key: Callable[[T], SortKey], *, after: SortKey | None, limit: int
-) -> tuple[list[T], str | None]:
-    """The first ``limit`` rows (by ``key`` descending) strictly after ``after``.
+def newest_first_page(
+    keys: list[K], *, after: tuple[datetime, Any] | None, limit: int
+) -> tuple[list[K], str | None]:
+    """A page of an ascending-sorted key index, read newest first.
+
+    Args:
+        keys: the index, sorted ascending.
+        after: the decoded cursor: the page holds keys strictly below it.
+        limit: the page size.
 
     Returns:
-        The page and the cursor of the next page (``None`` on the last page).
+        The page's keys (descending) and the next page's cursor (``None`` on the last).
     """
-    if after is not None:
-        rows = [row for row in rows if key(row) < after]
-    # nlargest is O(n log limit): no full sort of a large table per page.
-    window = heapq.nlargest(limit + 1, rows, key=key)
-    page = window[:limit]
-    if len(window) <= limit:
+    end = len(keys) if after is None else bisect.bisect_left(keys, after)
+    start = max(0, end - limit)
+    page = keys[start:end][::-1]
+    if start == 0 or not page:
         return page, None
-    stamp, ident = key(page[-1])
+    stamp, ident = page[-1]
     return page, encode_cursor(stamp.isoformat(), str(ident))

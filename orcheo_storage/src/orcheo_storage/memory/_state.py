@@ -7,6 +7,7 @@ the event loop (the in-memory backend is single-process by design).
 
 from __future__ import annotations
 
+import bisect
 import enum
 from collections.abc import Callable
 from copy import deepcopy
@@ -151,8 +152,9 @@ class MemoryState:
     # secondary indexes
     active_handles: dict[str, UUID] = field(default_factory=dict)
     versions_by_workflow: dict[UUID, dict[int, UUID]] = field(default_factory=dict)
-    runs_by_workflow: dict[UUID, set[UUID]] = field(default_factory=dict)
-    histories_by_workflow: dict[str, set[str]] = field(default_factory=dict)
+    # (created_at, id) / (started_at, execution_id) keys, kept sorted for keyset pages
+    runs_by_workflow: dict[UUID, list[tuple[datetime, UUID]]] = field(default_factory=dict)
+    histories_by_workflow: dict[str, list[tuple[datetime, str]]] = field(default_factory=dict)
     items_by_thread: dict[str, set[str]] = field(default_factory=dict)
     _cipher: VaultCipher | None = None
 
@@ -180,13 +182,21 @@ class MemoryState:
         self.versions_by_workflow.setdefault(version.workflow_id, {})[version.version] = version.id
 
     def put_run(self, run: WorkflowRun) -> None:
+        # The sort key (created_at, id) never changes, so only new runs enter the index.
+        if run.id not in self.runs:
+            bisect.insort(
+                self.runs_by_workflow.setdefault(run.workflow_id, []), (run.created_at, run.id)
+            )
         self.runs[run.id] = run
-        self.runs_by_workflow.setdefault(run.workflow_id, set()).add(run.id)
 
     def put_history(self, record: RunHistoryRecord) -> None:
+        if record.execution_id not in self.histories:
+            bisect.insort(
+                self.histories_by_workflow.setdefault(record.workflow_id, []),
+                (record.started_at, record.execution_id),
+            )
         self.histories[record.execution_id] = record
         self.steps.setdefault(record.execution_id, [])
-        self.histories_by_workflow.setdefault(record.workflow_id, set()).add(record.execution_id)
 
     def put_item(self, item_id: str, row: ItemRow) -> None:
         self.items[item_id] = row

@@ -7,7 +7,7 @@ from typing import Any
 
 from orcheo_storage.clock import optional_utc, utcnow
 from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError, ValidationError
-from orcheo_storage.memory._paging import decode_time_cursor, keyset_page
+from orcheo_storage.memory._paging import decode_time_cursor, newest_first_page
 from orcheo_storage.memory._state import MemoryState, copy
 from orcheo_storage.models.common import Page
 from orcheo_storage.models.history import HistoryStatus, RunHistoryRecord, RunHistoryStep
@@ -112,12 +112,11 @@ class MemoryHistoryStore:
     ) -> Page[RunHistoryRecord]:
         check_limit(limit)
         after = decode_time_cursor(cursor)
-        ids = self._state.histories_by_workflow.get(workflow_id, ())
-        records = [self._state.histories[i] for i in ids]
-        page, next_cursor = keyset_page(
-            records, lambda r: (r.started_at, r.execution_id), after=after, limit=limit
-        )
+        keys = self._state.histories_by_workflow.get(workflow_id, [])
+        page, next_cursor = newest_first_page(keys, after=after, limit=limit)
         return Page[RunHistoryRecord](
-            items=[self._with_steps(r, include_steps=False) for r in page],
+            items=[
+                self._with_steps(self._state.histories[eid], include_steps=False) for _, eid in page
+            ],
             next_cursor=next_cursor,
         )

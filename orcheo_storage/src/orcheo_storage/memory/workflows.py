@@ -14,7 +14,7 @@ from orcheo_storage.errors import (
     VersionNotFoundError,
     WorkflowNotFoundError,
 )
-from orcheo_storage.memory._paging import decode_time_cursor, keyset_page
+from orcheo_storage.memory._paging import decode_time_cursor, newest_first_page
 from orcheo_storage.memory._state import MemoryState, copy, sort_key_id
 from orcheo_storage.models.common import Page
 from orcheo_storage.models.listeners import ListenerStatus
@@ -299,11 +299,10 @@ class MemoryWorkflowRepository:
     ) -> Page[WorkflowRun]:
         check_limit(limit)
         after = decode_time_cursor(cursor, UUID)
-        runs = [self._state.runs[i] for i in self._state.runs_by_workflow.get(workflow_id, ())]
-        page, next_cursor = keyset_page(
-            runs, lambda r: (r.created_at, r.id), after=after, limit=limit
-        )
-        return Page[WorkflowRun](items=[copy(r) for r in page], next_cursor=next_cursor)
+        keys = self._state.runs_by_workflow.get(workflow_id, [])
+        page, next_cursor = newest_first_page(keys, after=after, limit=limit)
+        runs = [copy(self._state.runs[run_id]) for _, run_id in page]
+        return Page[WorkflowRun](items=runs, next_cursor=next_cursor)
 
     async def transition_run(
         self,
