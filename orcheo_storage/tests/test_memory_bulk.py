@@ -152,3 +152,27 @@ async def test_ledger_and_atomic_batches() -> None:
     bad_cred: JsonObject = {"id": str(uuid.uuid4()), "credential": {}, "secret": {}}
     with pytest.raises(ValidationError):
         await bulk.import_batch("vault_credentials", [bad_cred], batch_id="b4")
+
+
+async def test_imported_runs_page_in_time_order_not_import_order() -> None:
+    cipher = VaultCipher.from_passphrase("k")
+    source = MemorySession(cipher)
+    repo = source.workflows()
+    wf = await repo.create_workflow(name="Flow", actor="a")
+    v = await repo.create_version(wf.id, graph={}, created_by="a")
+    for _ in range(5):
+        await repo.create_run(wf.id, workflow_version_id=v.id, triggered_by="a")
+    tables = await export_all(source)
+    target = MemorySession(cipher)
+    bulk = target.bulk()
+    assert await bulk.import_batch("workflows", tables["workflows"], batch_id="w")
+    assert await bulk.import_batch("workflow_versions", tables["workflow_versions"], batch_id="v")
+    runs = tables["workflow_runs"]  # in id order, not time order
+    for i, row in enumerate(reversed(runs)):
+        assert await bulk.import_batch("workflow_runs", [row], batch_id=f"r{i}")
+    expected = [r.id for r in (await source.workflows().list_runs(wf.id, limit=10)).items]
+    first = await target.workflows().list_runs(wf.id, limit=3)
+    assert first.next_cursor is not None
+    rest = await target.workflows().list_runs(wf.id, limit=3, cursor=first.next_cursor)
+    assert rest.next_cursor is None
+    assert [r.id for r in first.items + rest.items] == expected
