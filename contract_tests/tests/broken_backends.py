@@ -403,7 +403,7 @@ class VariantBackend(MemoryBackend):
         self.variant = variant
 
     @property
-    def manifest(self) -> BackendManifest:  # type: ignore[override]
+    def manifest(self) -> BackendManifest:
         base = super().manifest
         return base.model_copy(
             update={"name": f"broken-{self.variant.name}", "description": self.variant.bug}

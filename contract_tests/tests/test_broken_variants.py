@@ -22,7 +22,12 @@ from pathlib import Path
 
 import orcheo_storage_contract_tests
 import pytest
-from broken_backends import CONTROL, VARIANTS, Variant, caught_table
+from broken_backends import (  # type: ignore[import-not-found,unused-ignore]
+    CONTROL,
+    VARIANTS,
+    Variant,
+    caught_table,
+)
 
 HERE = Path(__file__).parent
 SUITE = Path(orcheo_storage_contract_tests.__file__).parent / "suite"
