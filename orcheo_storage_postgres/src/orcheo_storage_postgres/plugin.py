@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -17,10 +15,8 @@ from orcheo_storage.protocols.backend import (
     Subsystem,
 )
 from orcheo_storage.settings import StorageSettings
-from psycopg import sql
 
-from orcheo_storage_postgres._db import direct_connection
-from orcheo_storage_postgres._errors import translated
+from orcheo_storage_postgres.provisioning import SchemaProvisioner
 from orcheo_storage_postgres.session import PostgresSession
 
 DISTRIBUTION = "orcheo-storage-postgres"
@@ -57,6 +53,7 @@ class PostgresBackend:
         if _langgraph_installed():
             capabilities.add(Capability.LANGGRAPH)
             subsystems.add(Subsystem.LANGGRAPH)
+        self._provisioner = SchemaProvisioner()
         self._manifest = BackendManifest(
             name="postgres",
             distribution=DISTRIBUTION,
@@ -78,25 +75,7 @@ class PostgresBackend:
         self, settings: StorageSettings, workdir: Path
     ) -> AbstractAsyncContextManager[StorageSettings]:
         """A fresh, uniquely named schema (``workdir`` is unused), dropped on exit."""
-        return _provision(settings)
-
-
-@asynccontextmanager
-async def _provision(settings: StorageSettings) -> AsyncIterator[StorageSettings]:
-    """A fresh schema with a unique name, dropped (CASCADE) on exit."""
-    schema = f"orcheo_t_{uuid.uuid4().hex[:20]}"
-    fresh = settings.model_copy(update={"postgres_schema": schema})
-    async with direct_connection(settings) as conn:
-        with translated():
-            await conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    try:
-        yield fresh
-    finally:
-        async with direct_connection(settings) as conn:
-            with translated():
-                await conn.execute(
-                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-                )
+        return self._provisioner.provision(settings)
 
 
 @hookimpl
