@@ -398,3 +398,37 @@ async def test_create_repository_on_memory() -> None:
     async with create_repository(settings_for()) as repo:
         wf = await repo.create_workflow(name="factory", actor="t")
         assert (await repo.list_workflows())[0].id == wf.id
+
+
+@pytest.mark.parametrize(
+    ("factory_name", "protocol_name"),
+    [
+        ("create_repository", "WorkflowRepository"),
+        ("create_trigger_store", "TriggerStore"),
+        ("create_listener_store", "ListenerStore"),
+        ("create_remediation_store", "RemediationStore"),
+        ("create_history_store", "HistoryStore"),
+        ("create_service_token_store", "ServiceTokenStore"),
+        ("create_agentensor_store", "AgentensorStore"),
+        ("create_chatkit_store", "ChatStore"),
+    ],
+)
+async def test_every_factory_yields_its_store(factory_name: str, protocol_name: str) -> None:
+    import orcheo_storage
+    from orcheo_storage import protocols
+
+    factory = getattr(orcheo_storage, factory_name)
+    async with factory(settings_for()) as store:
+        assert isinstance(store, getattr(protocols, protocol_name))
+
+
+async def test_create_vault_and_storage_repr_hide_secrets() -> None:
+    from orcheo_storage import create_vault
+
+    settings = settings_for().model_copy(update={"vault_encryption_key": None})
+    async with create_vault(settings) as vault:
+        cred = await vault.create_credential(name="n", provider="p", secret="sek-123", actor="t")
+        assert (await vault.reveal_secret(cred.id)).get_secret_value() == "sek-123"
+    async with open_storage(settings_for(), registry=bare_registry()) as storage:
+        assert repr(storage) == f"Storage(backends={storage.backend_names()!r})"
+        assert "plugin-tests-key" not in repr(storage.vault)
