@@ -67,7 +67,8 @@ async def test_thousand_writes_cancelled_mid_transaction(
     assert cancelled == CANCELLED_WRITES
     assert await db.write(lambda c: c.execute("SELECT count(*) FROM probe").fetchone()[0]) == 0
     # The other writer proceeded meanwhile, gapless.
-    assert versions and versions == list(range(1, len(versions) + 1))
+    assert versions
+    assert versions == list(range(1, len(versions) + 1))
     # No lock is held: another connection takes the write lock without waiting.
     other = sqlite3.connect(tmp_path / "workflows.sqlite", isolation_level=None, timeout=0)
     other.execute("BEGIN IMMEDIATE")

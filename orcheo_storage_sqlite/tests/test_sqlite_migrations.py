@@ -76,7 +76,8 @@ async def test_concurrent_startups_apply_each_step_once(tmp_path: Path, make_set
                 "SELECT component, version, count(*) FROM orcheo_schema_migrations "
                 "GROUP BY component, version"
             ).fetchall()
-        assert rows and all(count == 1 for _, _, count in rows)
+        assert rows
+        assert all(count == 1 for _, _, count in rows)
         assert {(c, v) for c, v, _ in rows} == {
             (c, s.version) for c in ("repository",) for s in COMPONENTS[c]
         }
