@@ -432,3 +432,15 @@ async def test_create_vault_and_storage_repr_hide_secrets() -> None:
     async with open_storage(settings_for(), registry=bare_registry()) as storage:
         assert repr(storage) == f"Storage(backends={storage.backend_names()!r})"
         assert "plugin-tests-key" not in repr(storage.vault)
+
+
+def test_a_second_plugin_with_a_taken_name_is_refused_clearly() -> None:
+    registry = create_registry(discover=False)
+    first = CountingBackend("alpha")
+    registry.register_backend(Plugin(first))
+    with pytest.raises(BackendBrokenError) as info:
+        registry.register_backend(Plugin(CountingBackend("alpha")))
+    taken_by = f"test {first.manifest.version}"
+    assert str(info.value).endswith(f"backend name 'alpha' is already taken by {taken_by}")
+    assert registry.get("alpha") is first
+    assert registry.names() == ["alpha"]

@@ -124,6 +124,12 @@ class BackendRegistry:
             raise PluginError(
                 f"entry point {name!r} provides a backend named {manifest.name!r}; the names must match"
             )
+        existing = self._backends.get(manifest.name)
+        if existing is not None:
+            # Two plugins claiming one name: keep the first, report the second clearly
+            # (pluggy would otherwise refuse it with its own internal message).
+            taken_by = f"{existing.manifest.distribution} {existing.manifest.version}"
+            raise PluginError(f"backend name {manifest.name!r} is already taken by {taken_by}")
         self._manager.register(plugin, name=f"orcheo-storage-{manifest.name}")
         return backend
 
