@@ -167,6 +167,10 @@ def test_non_mappings_are_wrapped_and_hostile_values_rejected() -> None:
         to_json_safe({"x": "nul\x00"})
     with pytest.raises(ValidationError):
         to_json_safe([float("inf")])
+    for non_finite in (Decimal("NaN"), Decimal("-Infinity"), Decimal("sNaN")):
+        # Decimals become strings, but a non-finite one must not turn into the text "NaN"
+        with pytest.raises(ValidationError, match="non-finite"):
+            to_json_safe({"x": non_finite})
 
 
 def test_history_record_steps_and_finish() -> None:
