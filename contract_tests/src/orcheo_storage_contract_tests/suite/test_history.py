@@ -473,6 +473,14 @@ class HistoryMachine(AsyncStateMachine):
         self.model[eid].payloads.append(to_json_object(payload))
 
     @precondition(lambda self: any(e.status is HistoryStatus.RUNNING for e in self.model.values()))
+    @rule(data=st.data(), bad=hostile_history_json)
+    def append_rejected(self, data: st.DataObject, bad: dict[str, Any]) -> None:
+        running = sorted(k for k, e in self.model.items() if e.status is HistoryStatus.RUNNING)
+        eid = data.draw(st.sampled_from(running))
+        with pytest.raises(ValidationError):
+            self.call(self.storage.history.append_step(eid, bad))
+
+    @precondition(lambda self: any(e.status is HistoryStatus.RUNNING for e in self.model.values()))
     @rule(data=st.data(), how=st.sampled_from(["completed", "error", "cancelled"]))
     def finish(self, data: st.DataObject, how: str) -> None:
         running = sorted(k for k, e in self.model.items() if e.status is HistoryStatus.RUNNING)
