@@ -6,6 +6,7 @@ Usage: ``python crash_writer.py <folder>``. Not a test module (no ``test_`` pref
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import uuid
 from pathlib import Path
@@ -36,10 +37,8 @@ async def main(folder: Path) -> None:
         workflow_id = await workflows.resolve_workflow_ref("crash")
     except WorkflowNotFoundError:
         workflow_id = (await workflows.create_workflow(name="c", actor="c", handle="crash")).id
-    try:
+    with contextlib.suppress(DuplicateError):
         await session.history().start_run(execution_id="crash", workflow_id=str(workflow_id))
-    except DuplicateError:
-        pass
     ack("ready")
     n = 0
     while True:
