@@ -62,6 +62,11 @@ def translate(exc: BaseException) -> StorageError:
         return UniqueViolation(exc.diag.constraint_name, exc.diag.table_name)
     if isinstance(exc, pg.ForeignKeyViolation):
         return ForeignKeyViolation(exc.diag.constraint_name)
+    if isinstance(exc, UnicodeEncodeError):
+        return ValidationError("lone surrogates are not allowed")
+    if isinstance(exc, pg.DataError) and exc.sqlstate is None and "NUL" in str(exc):
+        # Raised by psycopg before sending: a text parameter holds a NUL character.
+        return ValidationError("NUL characters are not allowed")
     if isinstance(exc, _BUSY):
         return BackendBusyError(f"PostgreSQL is busy ({type(exc).__name__}, {exc.sqlstate})")
     if isinstance(exc, pg.DataError | pg.IntegrityError):
@@ -83,5 +88,5 @@ def translated() -> Iterator[None]:
     """Run a block, turning every psycopg / pool error into the core's typed error."""
     try:
         yield
-    except (psycopg.Error, psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
+    except (psycopg.Error, UnicodeEncodeError) as exc:
         raise translate(exc) from None

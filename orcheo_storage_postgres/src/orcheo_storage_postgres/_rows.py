@@ -51,6 +51,8 @@ class RowCodec(Generic[M]):
         table: the physical table name.
         json_fields: fields stored as JSONB (everything else is a native column).
         columns: the model fields stored (default: all model fields).
+        pure_json: JSONB fields whose values are already plain JSON data (validated JSON
+            objects, lists of strings), encoded without the conversion walk of :func:`plain`.
     """
 
     def __init__(
@@ -59,10 +61,12 @@ class RowCodec(Generic[M]):
         table: str,
         json_fields: Iterable[str],
         columns: Iterable[str] | None = None,
+        pure_json: Iterable[str] = (),
     ) -> None:
         self.model = model
         self.table = table
         self.json_fields = frozenset(json_fields)
+        self.pure_json = frozenset(pure_json)
         self.columns = tuple(columns if columns is not None else model.model_fields)
         self.select_list = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
         self.insert_sql = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
@@ -76,7 +80,9 @@ class RowCodec(Generic[M]):
         out: dict[str, Any] = {}
         for name in self.columns:
             value = getattr(obj, name)
-            if name in self.json_fields:
+            if name in self.pure_json:
+                out[name] = None if value is None else Jsonb(value, dumps)
+            elif name in self.json_fields:
                 out[name] = None if value is None else jsonb(value)
             elif isinstance(value, enum.Enum):
                 out[name] = value.value

@@ -12,9 +12,14 @@ from orcheo_storage.models.workflows import Workflow, WorkflowRun, WorkflowVersi
 
 from orcheo_storage_postgres._rows import RowCodec
 
-WORKFLOWS = RowCodec(Workflow, "workflows", ("tags", "publication", "chat", "audit_log"))
+WORKFLOWS = RowCodec(
+    Workflow, "workflows", ("tags", "publication", "chat", "audit_log"), pure_json=("tags",)
+)
 VERSIONS = RowCodec(
-    WorkflowVersion, "workflow_versions", ("graph", "metadata", "runnable_config", "audit_log")
+    WorkflowVersion,
+    "workflow_versions",
+    ("graph", "metadata", "runnable_config", "audit_log"),
+    pure_json=("graph", "metadata", "runnable_config"),
 )
 RUNS = RowCodec(
     WorkflowRun,
@@ -28,6 +33,7 @@ RUNS = RowCodec(
         "output_payload",
         "audit_log",
     ),
+    pure_json=("input_payload", "runnable_config", "metadata", "output_payload"),
 )
 SUBSCRIPTIONS = RowCodec(ListenerSubscription, "listener_subscriptions", ("config", "audit_log"))
 CURSORS = RowCodec(ListenerCursor, "listener_cursors", ("fields", "metadata"))
@@ -39,11 +45,20 @@ HISTORIES = RowCodec(
     "run_histories",
     ("inputs", "runnable_config", "tags", "callbacks", "metadata"),
     columns=[f for f in RunHistoryRecord.model_fields if f != "steps"],
+    pure_json=("inputs", "runnable_config", "tags", "callbacks", "metadata"),
 )
-TOKENS = RowCodec(ServiceToken, "service_tokens", ("scopes", "workspace_ids"))
-TOKEN_AUDIT = RowCodec(TokenAuditEvent, "service_token_audit", ("details",))
+TOKENS = RowCodec(
+    ServiceToken,
+    "service_tokens",
+    ("scopes", "workspace_ids"),
+    pure_json=("scopes", "workspace_ids"),
+)
+TOKEN_AUDIT = RowCodec(TokenAuditEvent, "service_token_audit", ("details",), pure_json=("details",))
 CHECKPOINTS = RowCodec(
-    AgentensorCheckpoint, "agentensor_checkpoints", ("runnable_config", "metrics", "metadata")
+    AgentensorCheckpoint,
+    "agentensor_checkpoints",
+    ("runnable_config", "metrics", "metadata"),
+    pure_json=("runnable_config", "metrics", "metadata"),
 )
 CREDENTIALS = RowCodec(Credential, "vault_credentials", ("scopes", "access", "audit_log"))
 TEMPLATES = RowCodec(

@@ -86,7 +86,11 @@ _ITEM_PAGE = {
 }
 _DELETE_ITEM = "DELETE FROM chat_items WHERE thread_id = %s AND id = %s"
 _DELETE_THREAD = "DELETE FROM chat_threads WHERE id = %s"
-_UNLINK_ATTACHMENTS = "UPDATE chat_attachments SET thread_id = NULL WHERE thread_id = %s"
+# Unlinked, not deleted: the row and the stored attachment document both lose the thread.
+_UNLINK_ATTACHMENTS = (
+    "UPDATE chat_attachments SET thread_id = NULL, "
+    "attachment = jsonb_set(attachment, '{thread_id}', 'null'::jsonb) WHERE thread_id = %s"
+)
 _UPSERT_ATTACHMENT = """
 INSERT INTO chat_attachments (id, thread_id, storage_path, created_at, attachment)
 VALUES (%(id)s, %(thread_id)s, %(path)s, %(now)s, %(attachment)s)
@@ -155,6 +159,8 @@ class PostgresChatStore(Store[ChatContext]):
     async def save_thread(self, thread: ThreadMetadata, context: ChatContext) -> None:
         # ChatKit may hand over a full Thread carrying its items: keep the metadata only.
         meta = ThreadMetadata.model_validate(thread.model_dump(include=_THREAD_FIELDS))
+        # Hostile text anywhere (id, title, status, domains) is rejected before any write.
+        normalise_json(meta.model_dump(mode="json", exclude={"metadata"}), "thread")
         merged = normalise_json(rules.merge_metadata(meta.metadata, context), "metadata")
         assert isinstance(merged, dict)
         async with self._db.transaction() as conn:

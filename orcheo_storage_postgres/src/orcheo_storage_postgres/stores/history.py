@@ -7,14 +7,15 @@ from typing import Any
 
 from orcheo_storage.clock import utcnow
 from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError
+from orcheo_storage.jsoncodec import dumps
 from orcheo_storage.models.common import Page
 from orcheo_storage.models.history import HistoryStatus, RunHistoryRecord, RunHistoryStep
 from orcheo_storage.rules import history as rules
 from orcheo_storage.rules.pagination import check_limit, decode_cursor, encode_cursor
+from psycopg.types.json import Jsonb
 
 from orcheo_storage_postgres._db import Db, q_all, q_one
 from orcheo_storage_postgres._errors import UniqueViolation
-from orcheo_storage_postgres._rows import jsonb
 from orcheo_storage_postgres.stores._codecs import HISTORIES
 
 _GET = HISTORIES.select("execution_id = %(id)s")
@@ -98,7 +99,7 @@ class PostgresHistoryStore:
         # Built first (JSON-safe, validated) so a rejected payload writes nothing.
         step = rules.new_step(0, payload, utcnow())
         row = await self._db.one(
-            _APPEND, {"id": execution_id, "at": step.at, "payload": jsonb(step.payload)}
+            _APPEND, {"id": execution_id, "at": step.at, "payload": Jsonb(step.payload, dumps)}
         )
         if row is None:
             raise ExecutionNotFoundError(execution_id)
