@@ -33,6 +33,10 @@ class AsyncStateMachine(RuleBasedStateMachine):
     Subclasses write synchronous rules that call :meth:`call` with a coroutine. Run it
     with :func:`run_machine` from a test that requests ``provision_storage``. The
     namespace is entered in ``__init__`` and closed in :meth:`teardown`.
+
+    When a rule draws one of the entities it created, draw from them in creation order
+    (``list(self.model)``), never sorted by their random ids: Hypothesis replays a
+    program with fresh ids, and a different order makes its data generation flaky.
     """
 
     def __init__(self, provision: ProvisionStorage) -> None:

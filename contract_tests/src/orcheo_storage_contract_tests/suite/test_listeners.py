@@ -426,7 +426,7 @@ class LeaseMachine(AsyncStateMachine):
             self.model[sub.id] = {"status": L.ACTIVE, "holder": None, "created": sub.created_at}
 
     def _pick(self, data: st.DataObject) -> uuid.UUID:
-        return data.draw(st.sampled_from(sorted(self.model)))
+        return data.draw(st.sampled_from(list(self.model)))
 
     @rule(data=st.data(), runtime=RUNTIMES)
     def claim(self, data: st.DataObject, runtime: str) -> None:

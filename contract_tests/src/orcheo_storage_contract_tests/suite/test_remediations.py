@@ -339,7 +339,7 @@ class RemediationQueueMachine(AsyncStateMachine):
         status=st.sampled_from([R.FIXED, R.NOTE_ONLY, R.FAILED, R.DISMISSED, R.PENDING]),
     )
     def move(self, data: st.DataObject, status: RemediationStatus) -> None:
-        cid = data.draw(st.sampled_from(sorted(self.model)))
+        cid = data.draw(st.sampled_from(list(self.model)))
         row = self.model[cid]
         call = self.storage.remediations.transition_candidate(cid, status)
         if status in ALLOWED[row["status"]]:
