@@ -135,7 +135,7 @@ def _render(settings: StorageSettings, note: str | None, results: list[StepResul
     used = sorted(set(settings.selected_backends().values()))
     table = Table(title=f"Orcheo storage demo on {', '.join(used)}")
     for column in ("subsystem", "backend", "result", "what was written and read back", "ms"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     style = {"ok": "green", "failed": "bold red", "skipped": "yellow"}
     for r in results:
         table.add_row(

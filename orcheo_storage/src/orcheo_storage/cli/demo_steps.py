@@ -105,7 +105,7 @@ async def workflows_step(storage: Storage, ctx: DemoContext) -> str:
     page = await repo.list_runs(workflow.id, limit=10)
     expect([r.id for r in page.items] == [run.id], "run list differs")
     ctx.workflow, ctx.version, ctx.run = workflow, version, stored
-    return f"workflow {handle} v1; run pending->running->succeeded"
+    return f"workflow {handle} v1; run pending -> running -> succeeded"
 
 
 async def triggers_step(storage: Storage, ctx: DemoContext) -> str:
