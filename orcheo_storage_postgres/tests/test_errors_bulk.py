@@ -139,3 +139,15 @@ async def test_langgraph_checkpointer(session: PostgresSession) -> None:
     async with session.langgraph_checkpointer() as saver:
         assert type(saver).__name__ == "AsyncPostgresSaver"
         assert await saver.aget_tuple({"configurable": {"thread_id": "none"}}) is None
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("none", None), ("", None), ("0", 0), ("5", 5)])
+def test_prepare_threshold_from_environment(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: int | None
+) -> None:
+    from orcheo_storage.settings import load_settings
+    from orcheo_storage_postgres._db import connection_kwargs
+
+    monkeypatch.setenv("ORCHEO_POSTGRES_PREPARE_THRESHOLD", raw)
+    settings = load_settings(postgres_dsn="postgresql://u@h/db", repository_backend="postgres")
+    assert connection_kwargs(settings)["prepare_threshold"] == expected

@@ -124,6 +124,15 @@ class StorageSettings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.strip().upper() if isinstance(value, str) else value
 
+    @field_validator("postgres_prepare_threshold", mode="before")
+    @classmethod
+    def _prepare_threshold(cls, value: Any) -> Any:
+        # From the environment, "none"/"off"/"" disables server-side prepared statements
+        # (psycopg's prepare_threshold=None), as PgBouncer in transaction mode needs.
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
+            return None
+        return value
+
     @field_validator("postgres_schema")
     @classmethod
     def _schema_name(cls, value: str | None) -> str | None:
