@@ -17,11 +17,44 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-WORDS = (
-    "agent tool call result state graph node edge token model prompt answer retry error "
-    "search document summary user assistant message thread workflow schedule webhook "
-    "vector embedding chunk score latency cost budget cache über naïve 東京 🚀"
-).split()
+WORDS = [
+    "agent",
+    "tool",
+    "call",
+    "result",
+    "state",
+    "graph",
+    "node",
+    "edge",
+    "token",
+    "model",
+    "prompt",
+    "answer",
+    "retry",
+    "error",
+    "search",
+    "document",
+    "summary",
+    "user",
+    "assistant",
+    "message",
+    "thread",
+    "workflow",
+    "schedule",
+    "webhook",
+    "vector",
+    "embedding",
+    "chunk",
+    "score",
+    "latency",
+    "cost",
+    "budget",
+    "cache",
+    "über",
+    "naïve",
+    "東京",
+    "🚀",
+]
 
 REPO_DDL = (
     "CREATE TABLE execution_history (execution_id TEXT PRIMARY KEY, workflow_id TEXT, inputs TEXT, "
@@ -107,8 +140,7 @@ def generate(out: Path, gigabytes: float, seed: int = 7) -> None:
                     "content": [
                         {"type": "input_text" if user else "output_text",
                          "text": _text(rng, rng.randint(10, 200))}
-                    ]
-                    + ([] if user else []),
+                    ],
                 }  # fmt: skip
                 if user:
                     item.update(attachments=[], inference_options={})
@@ -118,7 +150,9 @@ def generate(out: Path, gigabytes: float, seed: int = 7) -> None:
                     (msg_id, thread_id, i, item["type"], json.dumps(item, ensure_ascii=False),
                      item["created_at"])
                 )  # fmt: skip
-        repo.executemany("INSERT INTO execution_history VALUES (" + ",".join("?" * 16) + ")", histories)
+        repo.executemany(
+            "INSERT INTO execution_history VALUES (" + ",".join("?" * 16) + ")", histories
+        )
         repo.executemany("INSERT INTO execution_history_steps VALUES (?,?,?,?)", steps)
         chat.executemany("INSERT INTO chat_threads VALUES (?,?,?,?,?,?,?)", threads)
         chat.executemany("INSERT INTO chat_messages VALUES (?,?,?,?,?,?)", messages)
