@@ -35,7 +35,7 @@ from orcheo_storage.rules.pagination import check_limit
 from pydantic import TypeAdapter
 
 from orcheo_storage_sqlite import chat_sql as q
-from orcheo_storage_sqlite.codec import from_ts, jdump, jdump_opt, jload, ts
+from orcheo_storage_sqlite.codec import fast_dumps, from_ts, jdump, jdump_opt, jload, ts
 from orcheo_storage_sqlite.engine import Database
 
 # chatkit's widget module warns at import time about its own use of named widget
@@ -122,7 +122,7 @@ class SqliteChatStore(Store[ChatContext]):
         clean = item.model_copy(update={"created_at": stamp}, deep=True)
         doc = _checked(clean, "item")
         search = search_text(doc)
-        return clean, dumps(doc), search, chat_rules.default_title(clean)
+        return clean, fast_dumps(doc), search, chat_rules.default_title(clean)
 
     @staticmethod
     def _touch(conn: sqlite3.Connection, thread_id: str, title: str | None) -> None:
@@ -361,7 +361,7 @@ class SqliteChatStore(Store[ChatContext]):
             attachment.thread_id,
             path if isinstance(path, str) else None,
             ts(utcnow()),
-            dumps(doc),
+            fast_dumps(doc),
         )
         await self._db.write(lambda conn: conn.execute(q.UPSERT_ATTACHMENT, params))
 

@@ -13,9 +13,11 @@ top-level fields, giving the SELECT/INSERT/UPDATE statements and row conversion.
 from __future__ import annotations
 
 import enum
+import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID
 
@@ -47,6 +49,27 @@ def from_ts_opt(value: int | None) -> datetime | None:
     return None if value is None else from_ts(value)
 
 
+def _exact_for_stdlib(value: Any) -> bool:
+    """Whether the stdlib encoder writes ``value`` exactly as the project codec does
+    (true when it holds no float or Decimal: strings, ints, bools and nulls agree)."""
+    if isinstance(value, dict):
+        return all(_exact_for_stdlib(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_exact_for_stdlib(v) for v in value)
+    return not isinstance(value, float | Decimal)
+
+
+def fast_dumps(value: JsonValue) -> str:
+    """:func:`orcheo_storage.jsoncodec.dumps`, via the C encoder when that is identical.
+
+    Non-integer numbers always go through the project codec (positional notation,
+    exact decimals); everything else is encoded the same by both, only faster.
+    """
+    if _exact_for_stdlib(value):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return dumps(value)
+
+
 def to_json_value(value: Any) -> JsonValue:
     """Plain JSON data for a model or value: datetimes as ISO text, UUIDs as text,
     enums as values, Decimals kept exact (the codec writes them literally)."""
@@ -71,7 +94,7 @@ def to_json_value(value: Any) -> JsonValue:
 
 def jdump(value: Any) -> str:
     """JSON text of ``value`` (see :func:`to_json_value`)."""
-    return dumps(to_json_value(value))
+    return fast_dumps(to_json_value(value))
 
 
 def jdump_opt(value: Any) -> str | None:

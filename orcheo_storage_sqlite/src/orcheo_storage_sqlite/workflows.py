@@ -191,28 +191,33 @@ class SqliteWorkflowRepository:
         runnable_config: dict[str, Any] | None = None,
         notes: str | None = None,
     ) -> WorkflowVersion:
-        version_rules.prepare_version_input(graph, metadata, runnable_config)
+        # Build and validate the version before taking the write lock (checksum, JSON
+        # encoding): only the number is allocated inside the transaction.
+        draft = version_rules.new_version(
+            workflow_id=workflow_id,
+            number=1,
+            graph=graph,
+            created_by=created_by,
+            now=utcnow(),
+            metadata=metadata,
+            runnable_config=runnable_config,
+            notes=notes,
+        )
+        params = list(VERSIONS.params(draft))
+        number_at = VERSIONS.names.index("version")
 
-        def job(conn: sqlite3.Connection) -> WorkflowVersion:
+        def job(conn: sqlite3.Connection) -> int:
             if conn.execute(_BY_ID, (str(workflow_id),)).fetchone() is None:
                 raise WorkflowNotFoundError(workflow_id)
             # Safe across processes: we hold the write lock (BEGIN IMMEDIATE), and
             # UNIQUE (workflow_id, version) backs it up.
-            number = conn.execute(_NEXT_VERSION, (str(workflow_id),)).fetchone()[0]
-            version = version_rules.new_version(
-                workflow_id=workflow_id,
-                number=number,
-                graph=graph,
-                created_by=created_by,
-                now=utcnow(),
-                metadata=metadata,
-                runnable_config=runnable_config,
-                notes=notes,
-            )
-            VERSIONS.insert_row(conn, version)
-            return version
+            number = int(conn.execute(_NEXT_VERSION, (str(workflow_id),)).fetchone()[0])
+            params[number_at] = number
+            conn.execute(VERSIONS.insert, params)
+            return number
 
-        return await self._db.write(job)
+        number = await self._db.write(job)
+        return draft.model_copy(update={"version": number})
 
     async def get_version(self, version_id: UUID) -> WorkflowVersion:
         def job(conn: sqlite3.Connection) -> WorkflowVersion:
