@@ -357,9 +357,10 @@ async def test_prune_removes_stale_threads_and_reports_paths(storage: Storage) -
         file_attachment("att-o1", thread_id="thr-old", storage_path="/b/o1"), CTX
     )
     await chat.save_attachment(file_attachment("att-o2", thread_id="thr-old"), CTX)
-    await asyncio.sleep(0.002)
+    # margins for a database that stamps updated_at with its own clock
+    await asyncio.sleep(0.05)
     cutoff = utcnow()
-    await asyncio.sleep(0.002)
+    await asyncio.sleep(0.05)
     await chat.save_thread(chat_thread("thr-bumped", title="touched"), CTX)
     await chat.save_thread(chat_thread("thr-new", created_at=CHAT_T0 - timedelta(days=9)), CTX)
     result = await chat.prune_threads(older_than=cutoff)

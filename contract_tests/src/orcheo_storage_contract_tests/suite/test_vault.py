@@ -8,6 +8,7 @@ scopes, unchanged-rotation refusal, alert cascades and de-duplication, tamper de
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import uuid
@@ -337,7 +338,10 @@ async def test_deleting_credential_or_template_deletes_its_alerts(storage: Stora
 @pytest.mark.asyncio
 async def test_alerts_newest_first(storage: Storage) -> None:
     vault = storage.vault
-    ids = [(await vault.record_alert(kind=f"k{n}", message="m")).id for n in range(4)]
+    ids = []
+    for n in range(4):
+        ids.append((await vault.record_alert(kind=f"k{n}", message="m")).id)
+        await asyncio.sleep(0.002)  # distinct created_at: ties may order either way
     assert [a.id for a in await vault.list_alerts()] == list(reversed(ids))
 
 
