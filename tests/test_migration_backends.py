@@ -183,6 +183,19 @@ def _env(sqlite_settings: StorageSettings) -> dict[str, str]:
     }
 
 
+@asynccontextmanager
+async def own_schema() -> AsyncIterator[StorageSettings]:
+    """A brand-new, empty PostgreSQL schema, dropped afterwards."""
+    name = f"mig_test_{os.urandom(6).hex()}"
+    with psycopg.connect(DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+    try:
+        yield base("postgres").model_copy(update={"postgres_schema": name})
+    finally:
+        with psycopg.connect(DSN, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
 def _catalog(schema: str) -> tuple[list[Any], dict[str, int]]:
     with psycopg.connect(DSN, autocommit=True) as conn:
         objects = conn.execute(
@@ -212,7 +225,8 @@ def _digests(folder: Path) -> dict[str, str]:
 async def test_dry_run_changes_nothing_anywhere(tmp_path: Path, target_has_schema: bool) -> None:
     async with AsyncExitStack() as stack:
         s1 = await stack.enter_async_context(provisioned("sqlite", tmp_path))
-        s2 = await stack.enter_async_context(provisioned("postgres", tmp_path))
+        # A schema of our own (provisioning may hand out recycled, already-migrated ones).
+        s2 = await stack.enter_async_context(own_schema())
         async with opened("sqlite", s1, schema=True) as source:
             await support.populate(source, EXAMPLE, s1)
         if target_has_schema:

@@ -72,6 +72,9 @@ RejectFile = Annotated[
     Path | None,
     typer.Option("--reject-file", help="Set refused rows aside here (mode 0600) and go on."),
 ]
+Streams = Annotated[
+    int, typer.Option("--streams", min=1, help="Batches of one table imported at once.")
+]
 MaxRejects = Annotated[
     int, typer.Option("--max-rejects", min=0, help="Most rows the reject file may take.")
 ]
@@ -282,6 +285,7 @@ def run_command(
     dry_run: DryRun = False,
     reject_file: RejectFile = None,
     max_rejects: MaxRejects = 0,
+    streams: Streams = 2,
     json_output: JsonOption = False,
 ) -> None:
     """Migrate the target's schema, export, import and verify (resumes where it stopped)."""
@@ -295,6 +299,7 @@ def run_command(
         "fresh": fresh,
         "reject_file": reject_file,
         "max_rejects": max_rejects,
+        "streams": streams,
     }
     with reported_errors():
         summary = asyncio.run(_with_reporter(lambda r: _run(src, dst, folder, options, r)))
@@ -369,6 +374,7 @@ def import_command(
     to_schema: ToSchema = None,
     reject_file: RejectFile = None,
     max_rejects: MaxRejects = 0,
+    streams: Streams = 2,
     json_output: JsonOption = False,
 ) -> None:
     """Migrate the target's schema, then import the folder (each batch exactly once)."""
@@ -382,6 +388,7 @@ def import_command(
                 folder,
                 reject_file=reject_file,
                 max_rejects=max_rejects,
+                streams=streams,
                 reporter=reporter,
             )
 

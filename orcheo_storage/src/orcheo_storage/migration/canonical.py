@@ -20,7 +20,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from orcheo_storage.jsoncodec import JsonObject, canonical_dumps, dumps
+from orcheo_storage.jsoncodec import JsonObject, JsonValue, canonical_dumps, dumps
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 _SORTED = json.JSONEncoder(
@@ -28,8 +28,8 @@ _SORTED = json.JSONEncoder(
 )
 
 
-def encode_line(row: JsonObject) -> bytes:
-    """One batch-file line (UTF-8, newline-terminated) for ``row``.
+def encode_line(row: JsonValue) -> bytes:
+    """One JSON Lines line (UTF-8, newline-terminated) for ``row``.
 
     Raises:
         ValueError: the row holds a non-finite number.

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orcheo_storage.migration.canonical import encode_line, row_key
+from orcheo_storage.migration.canonical import encode_line, row_digest, row_key
 from orcheo_storage.migration.files import remove_temporaries, write_atomic
 from orcheo_storage.migration.manifest import (
     JOURNAL,
@@ -196,7 +196,18 @@ async def _export_table(
             result.rows_skipped += len(rows)
             batches.append(done)
         else:
-            entry = BatchEntry(batch=number, rows=len(rows), sha256=digest, bytes=len(data))
+            # Canonical digests now, from the rows in hand, spare verify decoding this side.
+            index = b"".join(
+                encode_line([*row_key(row, key), row_digest(row).hex()]) for row in rows
+            )
+            entry = BatchEntry(
+                batch=number,
+                rows=len(rows),
+                sha256=digest,
+                bytes=len(data),
+                index_sha256=hashlib.sha256(index).hexdigest(),
+            )
+            write_atomic(table_dir / entry.index_name(), index)
             write_atomic(table_dir / batch_file_name(number), data)
             append_journal(table_dir, entry)
             result.rows_written += len(rows)

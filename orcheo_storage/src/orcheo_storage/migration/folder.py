@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 from orcheo_storage.jsoncodec import JsonObject, loads
 from orcheo_storage.migration.manifest import (
@@ -108,6 +110,35 @@ class FolderSource:
         # Batches are yielded as exported; ``batch_size`` is the exporter's, not the caller's.
         for _, rows in self.batches(table):
             yield rows
+
+    def has_index(self, table: str) -> bool:
+        """Whether every batch of ``table`` carries a digest index (exports since format 1.1)."""
+        return all(e.index_sha256 is not None for e in self.table(table).batches)
+
+    def keyed_digests(self, table: str) -> Iterator[tuple[BatchEntry, list[list[Any]]]]:
+        """Per batch, its index lines ``[key..., hex digest]`` after checking the index SHA-256.
+
+        Raises:
+            BatchCorruptError: an index file is missing or altered.
+        """
+        for entry in self.table(table).batches:
+            path = self.folder / table / entry.index_name()
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                raise BatchCorruptError(f"digest index {path} is missing") from None
+            if hashlib.sha256(data).hexdigest() != entry.index_sha256:
+                raise BatchCorruptError(f"digest index {path} does not match the manifest")
+            lines = [json.loads(line) for line in data.splitlines()]
+            if len(lines) != entry.rows:
+                raise BatchCorruptError(
+                    f"digest index {path} has {len(lines)} rows, not {entry.rows}"
+                )
+            yield entry, lines
+
+    def batch_rows(self, table: str, entry: BatchEntry) -> list[JsonObject]:
+        """The checked rows of one batch."""
+        return parse_batch(read_batch(self.folder, table, entry), table, entry)
 
     def unmapped(self) -> list[str]:
         return list(self.manifest.unmapped)

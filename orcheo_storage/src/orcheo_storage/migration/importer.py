@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +67,7 @@ async def import_folder(
     reject_file: Path | None = None,
     max_rejects: int = 0,
     tables: list[str] | None = None,
+    streams: int = 2,
     reporter: Reporter | None = None,
 ) -> ImportResult:
     """Import every batch of ``folder`` into ``target``, parents before children.
@@ -83,6 +85,7 @@ async def import_folder(
         reject_file: where refused rows go (mode 0600); ``None`` stops at the first one.
         max_rejects: how many rejected rows (over all runs into this reject file) are allowed.
         tables: a subset of tables (default: all of the export).
+        streams: batches of one table in flight at once (tables still go parents first).
         reporter: progress sink.
 
     Returns:
@@ -93,6 +96,8 @@ async def import_folder(
             file, or beyond ``max_rejects``.
         BatchCorruptError: a batch file does not match the manifest.
     """
+    if streams < 1:
+        raise MigrationError("streams must be at least 1")
     reporter = reporter or NullReporter()
     source = FolderSource(folder)
     rejects = RejectFile(reject_file) if reject_file is not None else None
@@ -102,19 +107,43 @@ async def import_folder(
         entry_table = source.table(table)
         counts = result.tables.setdefault(table, TableCounts(source=entry_table.rows))
         reporter.start("import", table, entry_table.rows)
-        for entry in entry_table.batches:
-            batch_id = entry.batch_id(table)
-            if batch_id in done:
-                earlier = rejects.per_batch.get(batch_id, 0) if rejects else 0
-                counts.already += entry.rows - earlier
-                counts.rejected += earlier
-                result.batches_skipped += 1
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            for entry in entry_table.batches:
+                batch_id = entry.batch_id(table)
+                if batch_id in done:
+                    earlier = rejects.per_batch.get(batch_id, 0) if rejects else 0
+                    counts.already += entry.rows - earlier
+                    counts.rejected += earlier
+                    result.batches_skipped += 1
+                    reporter.advance("import", table, entry.rows)
+                    continue
+                # Parsing the next batch overlaps with the target committing earlier ones.
+                rows = parse_batch(read_batch(folder, table, entry), table, entry)
+                in_flight.add(
+                    asyncio.create_task(
+                        _import_batch(
+                            target, table, entry, rows, done, counts, rejects, max_rejects
+                        )
+                    )
+                )
+                result.batches_imported += 1
                 reporter.advance("import", table, entry.rows)
-                continue
-            rows = parse_batch(read_batch(folder, table, entry), table, entry)
-            await _import_batch(target, table, entry, rows, done, counts, rejects, max_rejects)
-            result.batches_imported += 1
-            reporter.advance("import", table, entry.rows)
+                while len(in_flight) >= streams:
+                    finished, in_flight = await asyncio.wait(
+                        in_flight, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    for task in finished:
+                        task.result()
+            if in_flight:
+                finished, in_flight = await asyncio.wait(in_flight)
+                for task in finished:
+                    task.result()
+        finally:
+            # Batches already handed to the target finish (each is atomic) before an error
+            # propagates, so the ledger is never left guessing.
+            if in_flight:
+                await asyncio.wait(in_flight)
         reporter.finish("import", table)
     return result
 

@@ -4,6 +4,7 @@ Layout of an export folder::
 
     manifest.json            # written at start (complete=false) and at the end (complete=true)
     <table>/000000.jsonl     # batch files, JSON Lines, renamed into place when complete
+    <table>/000000.digests   # per row: [key..., canonical-row SHA-256], for a fast verify
     <table>/journal.jsonl    # one fsynced line per finished batch: {batch, rows, sha256}
 
 The journal is what makes a killed export resumable: a batch counts as exported only
@@ -67,9 +68,14 @@ class BatchEntry(BaseModel):
     rows: int
     sha256: str
     bytes: int = 0
+    index_sha256: str | None = None
 
     def file_name(self) -> str:
         return batch_file_name(self.batch)
+
+    def index_name(self) -> str:
+        """The batch's digest index: one ``[key..., sha256 of the canonical row]`` per row."""
+        return f"{self.batch:06d}.digests"
 
     def batch_id(self, table: str) -> str:
         """The ledger id of this batch in the target: ``table:batch_no:sha256``."""

@@ -55,6 +55,7 @@ async def migrate(
     fresh: bool = False,
     reject_file: Path | None = None,
     max_rejects: int = 0,
+    streams: int = 2,
     verify_against_source: bool = True,
     reporter: Reporter | None = None,
 ) -> MigrationSummary:
@@ -87,6 +88,7 @@ async def migrate(
         folder,
         reject_file=reject_file,
         max_rejects=max_rejects,
+        streams=streams,
         reporter=reporter,
     )
     summary.seconds["import"] = time.perf_counter() - clock

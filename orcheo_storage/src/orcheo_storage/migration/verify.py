@@ -9,7 +9,7 @@ and, for a changed row, the columns that differ.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,8 @@ from orcheo_storage.migration.canonical import (
     row_digest,
     row_key,
 )
-from orcheo_storage.migration.manifest import MigrationError
+from orcheo_storage.migration.folder import FolderSource
+from orcheo_storage.migration.manifest import BatchEntry, MigrationError
 from orcheo_storage.migration.progress import NullReporter, Reporter
 from orcheo_storage.migration.sources import RowSource
 from orcheo_storage.migration.tables import TABLES_BY_NAME, dependency_order
@@ -76,21 +77,55 @@ def _sortable(key: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
     return tuple((0, "") if part is None else (1, part) for part in key)
 
 
+Entry = tuple[tuple[Any, ...], bytes, Callable[[], JsonObject]]
+"""One side's row in key order: its key, its canonical digest, and how to get the row."""
+
+
+def _checked(side: RowSource, table: str, label: str) -> Callable[[tuple[Any, ...]], None]:
+    previous: list[tuple[tuple[int, Any], ...]] = []
+
+    def check(k: tuple[Any, ...]) -> None:
+        sortable = _sortable(k)
+        if previous and sortable < previous[0]:
+            raise MigrationError(
+                f"the {label} ({side.name}) returns {table} out of key order at key "
+                f"{key_text(k)}; verify needs both sides in key order"
+            )
+        previous[:] = [sortable]
+
+    return check
+
+
 async def _rows(
-    side: RowSource, table: str, label: str, key: tuple[str, ...]
-) -> AsyncIterator[tuple[tuple[Any, ...], JsonObject]]:
-    previous: tuple[tuple[int, Any], ...] | None = None
+    side: RowSource, table: str, label: str, key: tuple[str, ...], *, use_index: bool = False
+) -> AsyncIterator[Entry]:
+    check = _checked(side, table, label)
+    if use_index and isinstance(side, FolderSource) and side.has_index(table):
+        # Digests were computed at export time: only the index is read, rows on demand.
+        for entry, lines in side.keyed_digests(table):
+            for line in lines:
+                k = tuple(line[:-1])
+                check(k)
+                yield k, bytes.fromhex(line[-1]), _finder(side, table, entry, key, k)
+        return
     async for batch in side.export_rows(table, batch_size=2000):
         for row in batch:
             k = row_key(row, key)
-            sortable = _sortable(k)
-            if previous is not None and sortable < previous:
-                raise MigrationError(
-                    f"the {label} ({side.name}) returns {table} out of key order at key "
-                    f"{key_text(k)}; verify needs both sides in key order"
-                )
-            previous = sortable
-            yield k, row
+            check(k)
+            yield k, row_digest(row), _const(row)
+
+
+def _const(row: JsonObject) -> Callable[[], JsonObject]:
+    return lambda: row
+
+
+def _finder(
+    side: FolderSource, table: str, entry: BatchEntry, key: tuple[str, ...], k: tuple[Any, ...]
+) -> Callable[[], JsonObject]:
+    def find() -> JsonObject:
+        return next(r for r in side.batch_rows(table, entry) if row_key(r, key) == k)
+
+    return find
 
 
 def changed_columns(a: JsonObject, b: JsonObject) -> tuple[str, ...]:
@@ -141,7 +176,7 @@ async def verify(
             if len(verdict.listed) < max_listed:
                 verdict.listed.append(diff)
 
-        src = aiter(_rows(source, table, "source", key))
+        src = aiter(_rows(source, table, "source", key, use_index=True))
         dst = aiter(_rows(target, table, "target", key))
         a = await anext(src, None)
         b = await anext(dst, None)
@@ -164,10 +199,9 @@ async def verify(
                 last_b = b[0]
                 b = await anext(dst, None)
             else:
-                if row_digest(a[1]) != row_digest(b[1]):
-                    note(
-                        Difference(table, key_text(a[0]), Kind.CHANGED, changed_columns(a[1], b[1]))
-                    )
+                if a[1] != b[1]:
+                    columns = changed_columns(a[2](), b[2]())
+                    note(Difference(table, key_text(a[0]), Kind.CHANGED, columns))
                 verdict.source_rows += 1
                 verdict.target_rows += 1
                 reporter.advance("verify", table, 1)
