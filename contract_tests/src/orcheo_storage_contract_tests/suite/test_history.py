@@ -218,6 +218,14 @@ async def test_append_to_unknown_execution_is_not_found(storage: Storage) -> Non
 
 
 @pytest.mark.asyncio
+async def test_hostile_payload_is_rejected_before_the_lookup(storage: Storage) -> None:
+    # DOMAIN.md section 0: input is validated in core before any backend sees it, so every
+    # backend gives the same validation error even for an unknown execution.
+    with pytest.raises(ValidationError, match="non-finite numbers"):
+        await storage.history.append_step("missing-exec", {"bad": float("nan")})
+
+
+@pytest.mark.asyncio
 async def test_concurrent_appends_get_unique_gapless_indexes(storage: Storage) -> None:
     eid = _eid()
     await storage.history.start_run(execution_id=eid, workflow_id="wf")
