@@ -80,6 +80,9 @@ class _Labels:
         if isinstance(value, BaseModel):
             return self.value(value.model_dump(mode="json"))
         if isinstance(value, dict):
+            if value.get("has_more") is False:
+                # ChatKit pages: the cursor of a last page is unused, backends may set it or not
+                value = {k: v for k, v in value.items() if k != "after"}
             return {k: self.value(v) for k, v in value.items() if k not in SERVER_TIMES}
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
