@@ -353,11 +353,23 @@ CREATE TABLE orcheo_migration_ledger (
 );
 """
 
+# Chat item ids are unique across threads (as ChatKit generates them and as every other
+# backend enforces), and search covers only the items' text parts, not ids or type names.
+_CHAT_ITEM_IDS_AND_TEXT_SEARCH = """
+ALTER TABLE chat_items DROP CONSTRAINT chat_items_pkey;
+ALTER TABLE chat_items ADD CONSTRAINT chat_items_pkey PRIMARY KEY (id);
+ALTER TABLE chat_items DROP COLUMN search;
+ALTER TABLE chat_items ADD COLUMN search TSVECTOR GENERATED ALWAYS AS (
+    to_tsvector('simple'::regconfig, jsonb_path_query_array(item, 'strict $.**.text'))) STORED;
+CREATE INDEX chat_items_search ON chat_items USING GIN (search);
+"""
+
 STEPS: tuple[Step, ...] = (
     Step(1, "workflows_versions_runs", _WORKFLOWS),
     Step(2, "triggers_listeners_remediations", _COORDINATION),
     Step(3, "history_tokens_agentensor", _HISTORY_TOKENS_AGENTENSOR),
     Step(4, "vault_chat_ledger", _VAULT_CHAT),
+    Step(5, "chat_item_ids_and_text_search", _CHAT_ITEM_IDS_AND_TEXT_SEARCH),
 )
 """Append-only. The version of step ``i`` is ``i + 1``."""
 

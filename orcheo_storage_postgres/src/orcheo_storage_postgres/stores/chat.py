@@ -8,11 +8,12 @@ from typing import Any
 from orcheo_storage.clock import ensure_utc, utcnow
 from orcheo_storage.errors import (
     AttachmentNotFoundError,
+    DuplicateError,
     ItemNotFoundError,
     ThreadNotFoundError,
     ValidationError,
 )
-from orcheo_storage.jsoncodec import normalise_json
+from orcheo_storage.jsoncodec import check_text, normalise_json
 from orcheo_storage.models.chat import ChatContext, PruneResult
 from orcheo_storage.rules import chat as rules
 from orcheo_storage.rules.pagination import check_limit
@@ -20,6 +21,7 @@ from pydantic import TypeAdapter
 
 from orcheo_storage_postgres._chatkit import Attachment, Page, Store, ThreadItem, ThreadMetadata
 from orcheo_storage_postgres._db import Conn, Db, q_all, q_one
+from orcheo_storage_postgres._errors import UniqueViolation
 from orcheo_storage_postgres._rows import jsonb
 
 _ITEM = TypeAdapter[ThreadItem](ThreadItem)
@@ -28,6 +30,7 @@ _THREAD_FIELDS = set(ThreadMetadata.model_fields)
 
 _THREAD_COLS = "id, title, created_at, status, allowed_image_domains, metadata, workflow_id"
 _GET_THREAD = f"SELECT {_THREAD_COLS} FROM chat_threads WHERE id = %s"
+_LOCK_THREAD = "SELECT workflow_id FROM chat_threads WHERE id = %s FOR UPDATE"
 _UPSERT_THREAD = """
 INSERT INTO chat_threads (id, title, created_at, updated_at, status, allowed_image_domains,
     metadata, workflow_id)
@@ -62,8 +65,8 @@ _CURSOR_THREAD = "SELECT created_at FROM chat_threads WHERE id = %s"
 # Ordinal from the thread's counter in the same statement (row lock: unique and gapless).
 _ADD_ITEM = """
 WITH t AS (
-    UPDATE chat_threads SET item_seq = item_seq + 1 WHERE id = %(thread_id)s
-    RETURNING item_seq - 1 AS ordinal
+    UPDATE chat_threads SET item_seq = item_seq + 1, updated_at = %(now)s
+    WHERE id = %(thread_id)s RETURNING item_seq - 1 AS ordinal
 )
 INSERT INTO chat_items (thread_id, id, ordinal, created_at, item)
 SELECT %(thread_id)s, %(id)s, t.ordinal, %(created_at)s, %(item)s FROM t
@@ -73,6 +76,7 @@ _UPDATE_ITEM = (
     "UPDATE chat_items SET item = %(item)s, created_at = %(created_at)s "
     "WHERE thread_id = %(thread_id)s AND id = %(id)s"
 )
+_TOUCH_THREAD = "UPDATE chat_threads SET updated_at = %s WHERE id = %s"
 _GET_ITEM = "SELECT item FROM chat_items WHERE thread_id = %s AND id = %s"
 _ITEM_ORDINAL = "SELECT ordinal FROM chat_items WHERE thread_id = %s AND id = %s"
 _ITEM_PAGE = {
@@ -134,6 +138,12 @@ def _thread(row: dict[str, Any]) -> ThreadMetadata:
     )
 
 
+def _direction(order: str) -> str:
+    if order not in ("asc", "desc"):
+        raise ValidationError("order must be 'asc' or 'desc'", field="order")
+    return order
+
+
 def _item_doc(item: ThreadItem) -> Any:
     return normalise_json(item.model_dump(mode="json"), "item")
 
@@ -164,6 +174,9 @@ class PostgresChatStore(Store[ChatContext]):
         merged = normalise_json(rules.merge_metadata(meta.metadata, context), "metadata")
         assert isinstance(merged, dict)
         async with self._db.transaction() as conn:
+            existing = await q_one(conn, _LOCK_THREAD, (meta.id,))
+            if existing is not None and not rules.visible(existing["workflow_id"], context):
+                raise ThreadNotFoundError(meta.id)
             title = meta.title or None
             if title is None:
                 first = await q_one(conn, _FIRST_USER_ITEM, (meta.id,))
@@ -189,7 +202,7 @@ class PostgresChatStore(Store[ChatContext]):
         self, limit: int, after: str | None, order: str, context: ChatContext
     ) -> Page[ThreadMetadata]:
         check_limit(limit)
-        direction = "asc" if order == "asc" else "desc"
+        direction = _direction(order)
         params: dict[str, Any] = {"n": limit + 1, "wf": context.workflow_id}
         async with self._db.connection() as conn:
             cursor_row = await q_one(conn, _CURSOR_THREAD, (after,)) if after else None
@@ -201,13 +214,13 @@ class PostgresChatStore(Store[ChatContext]):
             rows = await q_all(conn, query, params)
         data = [_thread(r) for r in rows[:limit]]
         has_more = len(rows) > limit
-        return Page(data=data, has_more=has_more, after=data[-1].id if data else None)
+        return Page(data=data, has_more=has_more, after=data[-1].id if has_more else None)
 
     async def load_thread_items(
         self, thread_id: str, after: str | None, limit: int, order: str, context: ChatContext
     ) -> Page[ThreadItem]:
         check_limit(limit)
-        direction = "asc" if order == "asc" else "desc"
+        direction = _direction(order)
         params: dict[str, Any] = {"thread_id": thread_id, "n": limit + 1}
         async with self._db.connection() as conn:
             await self._visible_thread(conn, thread_id, context)
@@ -216,7 +229,8 @@ class PostgresChatStore(Store[ChatContext]):
                 params["after"] = cursor_row["ordinal"]
             rows = await q_all(conn, _ITEM_PAGE[(direction, cursor_row is not None)], params)
         data = [_ITEM.validate_python(r["item"]) for r in rows[:limit]]
-        return Page(data=data, has_more=len(rows) > limit, after=data[-1].id if data else None)
+        has_more = len(rows) > limit
+        return Page(data=data, has_more=has_more, after=data[-1].id if has_more else None)
 
     async def add_thread_item(self, thread_id: str, item: ThreadItem, context: ChatContext) -> None:
         if item.thread_id != thread_id:
@@ -224,6 +238,12 @@ class PostgresChatStore(Store[ChatContext]):
                 f"item belongs to thread {item.thread_id!r}, not {thread_id!r}", field="thread_id"
             )
         doc = _item_doc(item)
+        try:
+            await self._add(thread_id, item, doc, context)
+        except UniqueViolation:
+            raise DuplicateError("chat item", item.id) from None
+
+    async def _add(self, thread_id: str, item: ThreadItem, doc: Any, context: ChatContext) -> None:
         async with self._db.transaction() as conn:
             await self._visible_thread(conn, thread_id, context)
             await conn.execute(
@@ -233,6 +253,7 @@ class PostgresChatStore(Store[ChatContext]):
                     "id": item.id,
                     "created_at": ensure_utc(item.created_at),
                     "item": jsonb(doc),
+                    "now": utcnow(),
                 },
             )
             title = rules.default_title(item)
@@ -249,12 +270,27 @@ class PostgresChatStore(Store[ChatContext]):
             "id": item.id,
             "created_at": ensure_utc(item.created_at),
             "item": jsonb(_item_doc(item)),
+            "now": utcnow(),
         }
+        try:
+            await self._save(thread_id, item, params, context)
+        except UniqueViolation:
+            raise DuplicateError("chat item", item.id) from None
+
+    async def _save(
+        self, thread_id: str, item: ThreadItem, params: dict[str, Any], context: ChatContext
+    ) -> None:
         async with self._db.transaction() as conn:
             await self._visible_thread(conn, thread_id, context)
             cur = await conn.execute(_UPDATE_ITEM, params)
             if cur.rowcount == 0:
+                # New here (an id used by another thread fails the primary key: duplicate).
                 await conn.execute(_ADD_ITEM, params)
+            else:
+                await conn.execute(_TOUCH_THREAD, (params["now"], thread_id))
+            title = rules.default_title(item)
+            if title is not None:
+                await conn.execute(_SET_TITLE_IF_EMPTY, (title, thread_id))
 
     async def load_item(self, thread_id: str, item_id: str, context: ChatContext) -> ThreadItem:
         async with self._db.connection() as conn:
@@ -265,8 +301,11 @@ class PostgresChatStore(Store[ChatContext]):
         return _ITEM.validate_python(row["item"])
 
     async def delete_thread(self, thread_id: str, context: ChatContext) -> None:
+        """Idempotent: a missing (or invisible) thread is left alone."""
         async with self._db.transaction() as conn:
-            await self._visible_thread(conn, thread_id, context)
+            row = await q_one(conn, _LOCK_THREAD, (thread_id,))
+            if row is None or not rules.visible(row["workflow_id"], context):
+                return
             await conn.execute(_UNLINK_ATTACHMENTS, (thread_id,))
             await conn.execute(_DELETE_THREAD, (thread_id,))
 
@@ -316,6 +355,8 @@ class PostgresChatStore(Store[ChatContext]):
         self, thread_id: str, query: str, context: ChatContext, *, limit: int = 20
     ) -> list[ThreadItem]:
         check_limit(limit)
+        if not check_text(query, "query").strip():
+            raise ValidationError("search query must not be blank", field="query")
         async with self._db.connection() as conn:
             await self._visible_thread(conn, thread_id, context)
             rows = await q_all(conn, _SEARCH, (thread_id, query, limit))

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from orcheo_storage.clock import utcnow
-from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError
+from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError, ValidationError
 from orcheo_storage.jsoncodec import dumps
 from orcheo_storage.models.common import Page
 from orcheo_storage.models.history import HistoryStatus, RunHistoryRecord, RunHistoryStep
@@ -97,7 +97,13 @@ class PostgresHistoryStore:
 
     async def append_step(self, execution_id: str, payload: Any) -> RunHistoryStep:
         # Built first (JSON-safe, validated) so a rejected payload writes nothing.
-        step = rules.new_step(0, payload, utcnow())
+        try:
+            step = rules.new_step(0, payload, utcnow())
+        except ValidationError:
+            # A missing execution is reported first, as by every other backend.
+            if await self._db.one(_EXISTS, (execution_id,)) is None:
+                raise ExecutionNotFoundError(execution_id) from None
+            raise
         row = await self._db.one(
             _APPEND, {"id": execution_id, "at": step.at, "payload": Jsonb(step.payload, dumps)}
         )
@@ -114,7 +120,9 @@ class PostgresHistoryStore:
                 raise ExecutionNotFoundError(execution_id)
             done = rules.finish(HISTORIES.load(row), status, now=utcnow(), error=error)
             await conn.execute(_UPDATE, HISTORIES.params(done))
-            return done
+            steps = await q_all(conn, _ALL_STEPS, {"id": execution_id})
+        # Returned like get_history: the record with its steps.
+        return done.model_copy(update={"steps": [_step(s) for s in steps]}) if steps else done
 
     async def mark_completed(self, execution_id: str) -> RunHistoryRecord:
         return await self._finish(execution_id, HistoryStatus.COMPLETED, None)
