@@ -40,7 +40,7 @@ from orcheo_storage.models.tokens import ServiceToken
 from orcheo_storage.models.workflows import Workflow, WorkflowRun, WorkflowVersion
 from orcheo_storage.plugins.hookspecs import hookimpl
 from orcheo_storage.plugins.registry import BackendRegistry
-from orcheo_storage.protocols.backend import BackendManifest
+from orcheo_storage.protocols.backend import BackendManifest, Subsystem
 from orcheo_storage.rules import history as history_rules
 from orcheo_storage.rules import listeners as listener_rules
 from orcheo_storage.rules.pagination import check_limit, encode_cursor
@@ -426,11 +426,21 @@ async def _provision(settings: StorageSettings, name: str) -> AsyncIterator[Stor
     yield settings.model_copy(update=dict.fromkeys(BACKEND_SETTINGS, name))
 
 
+class WorkflowsOnlyBackend(VariantBackend):
+    """The control, declaring only the workflows subsystem (to check subsystem skips)."""
+
+    @property
+    def manifest(self) -> BackendManifest:
+        return super().manifest.model_copy(
+            update={"name": "broken-workflows-only", "subsystems": frozenset({Subsystem.WORKFLOWS})}
+        )
+
+
 class VariantPlugin:
     """A pluggy plugin object providing one variant."""
 
-    def __init__(self, variant: Variant) -> None:
-        self._backend = VariantBackend(variant)
+    def __init__(self, backend: VariantBackend) -> None:
+        self._backend = backend
 
     @hookimpl
     def orcheo_storage_backend(self) -> VariantBackend:
@@ -452,4 +462,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_orcheo_storage_registry(registry: BackendRegistry, config: pytest.Config) -> None:
     """Register ``broken-<name>`` for every variant and ``broken-none`` (the control)."""
     for variant in (*VARIANTS, CONTROL):
-        registry.register_backend(VariantPlugin(variant), name=f"broken-{variant.name}")
+        registry.register_backend(
+            VariantPlugin(VariantBackend(variant)), name=f"broken-{variant.name}"
+        )
+    registry.register_backend(
+        VariantPlugin(WorkflowsOnlyBackend(CONTROL)), name="broken-workflows-only"
+    )

@@ -59,7 +59,7 @@ class ContractRun:
     """What this pytest run was asked to check, and the backend it resolved to."""
 
     backend_name: str
-    overrides: dict[str, str]
+    overrides: dict[str, str] = field(repr=False)  # may hold a DSN with a password
     profile: str
     report_path: Path
     _registry: BackendRegistry | None = field(default=None, repr=False)
