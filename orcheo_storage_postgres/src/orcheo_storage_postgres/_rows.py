@@ -15,7 +15,7 @@ from uuid import UUID
 
 from orcheo_storage.jsoncodec import dumps
 from psycopg import sql
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json, Jsonb
 from pydantic import BaseModel
 
 M = TypeVar("M", bound=BaseModel)
@@ -43,6 +43,11 @@ def jsonb(value: Any) -> Jsonb:
     return Jsonb(plain(value), dumps)
 
 
+def json_text(value: Any) -> Json:
+    """A ``json`` (order-preserving text) parameter encoded with the core codec."""
+    return Json(plain(value), dumps)
+
+
 class RowCodec(Generic[M]):
     """Turns a model into statement parameters and a row back into the model.
 
@@ -51,8 +56,11 @@ class RowCodec(Generic[M]):
         table: the physical table name.
         json_fields: fields stored as JSONB (everything else is a native column).
         columns: the model fields stored (default: all model fields).
-        pure_json: JSONB fields whose values are already plain JSON data (validated JSON
+        pure_json: JSON fields whose values are already plain JSON data (validated JSON
             objects, lists of strings), encoded without the conversion walk of :func:`plain`.
+        text_json: JSON fields stored as ``json`` (verbatim text, key order kept) instead of
+            ``jsonb`` (which reorders keys): callers' opaque documents that must come back
+            exactly as given and that the database never filters on.
     """
 
     def __init__(
@@ -62,11 +70,13 @@ class RowCodec(Generic[M]):
         json_fields: Iterable[str],
         columns: Iterable[str] | None = None,
         pure_json: Iterable[str] = (),
+        text_json: Iterable[str] = (),
     ) -> None:
         self.model = model
         self.table = table
         self.json_fields = frozenset(json_fields)
         self.pure_json = frozenset(pure_json)
+        self.text_json = frozenset(text_json)
         self.columns = tuple(columns if columns is not None else model.model_fields)
         self.select_list = sql.SQL(", ").join(sql.Identifier(c) for c in self.columns)
         self.insert_sql = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
@@ -80,10 +90,12 @@ class RowCodec(Generic[M]):
         out: dict[str, Any] = {}
         for name in self.columns:
             value = getattr(obj, name)
-            if name in self.pure_json:
-                out[name] = None if value is None else Jsonb(value, dumps)
-            elif name in self.json_fields:
-                out[name] = None if value is None else jsonb(value)
+            if name in self.json_fields:
+                if value is None:
+                    out[name] = None
+                else:
+                    doc = value if name in self.pure_json else plain(value)
+                    out[name] = Json(doc, dumps) if name in self.text_json else Jsonb(doc, dumps)
             elif isinstance(value, enum.Enum):
                 out[name] = value.value
             else:

@@ -364,12 +364,41 @@ ALTER TABLE chat_items ADD COLUMN search TSVECTOR GENERATED ALWAYS AS (
 CREATE INDEX chat_items_search ON chat_items USING GIN (search);
 """
 
+# Callers' opaque documents become ``json`` (verbatim text): JSONB reorders object keys,
+# and these must come back exactly as given. Columns the database filters or indexes
+# (checkpoint metrics/metadata, chat thread metadata, chat items) stay JSONB.
+_VERBATIM_DOCUMENTS = """
+ALTER TABLE workflow_versions ALTER COLUMN graph TYPE JSON USING graph::json,
+    ALTER COLUMN metadata TYPE JSON USING metadata::json,
+    ALTER COLUMN runnable_config TYPE JSON USING runnable_config::json;
+ALTER TABLE workflow_runs ALTER COLUMN input_payload TYPE JSON USING input_payload::json,
+    ALTER COLUMN runnable_config TYPE JSON USING runnable_config::json,
+    ALTER COLUMN callbacks TYPE JSON USING callbacks::json,
+    ALTER COLUMN metadata TYPE JSON USING metadata::json,
+    ALTER COLUMN output_payload TYPE JSON USING output_payload::json;
+ALTER TABLE run_histories ALTER COLUMN inputs TYPE JSON USING inputs::json,
+    ALTER COLUMN runnable_config TYPE JSON USING runnable_config::json,
+    ALTER COLUMN callbacks TYPE JSON USING callbacks::json,
+    ALTER COLUMN metadata TYPE JSON USING metadata::json;
+ALTER TABLE run_history_steps ALTER COLUMN payload TYPE JSON USING payload::json;
+ALTER TABLE listener_subscriptions ALTER COLUMN config TYPE JSON USING config::json;
+ALTER TABLE listener_cursors ALTER COLUMN fields TYPE JSON USING fields::json,
+    ALTER COLUMN metadata TYPE JSON USING metadata::json;
+ALTER TABLE remediation_candidates ALTER COLUMN context TYPE JSON USING context::json,
+    ALTER COLUMN artifacts TYPE JSON USING artifacts::json,
+    ALTER COLUMN validation_result TYPE JSON USING validation_result::json;
+ALTER TABLE service_token_audit ALTER COLUMN details TYPE JSON USING details::json;
+ALTER TABLE agentensor_checkpoints
+    ALTER COLUMN runnable_config TYPE JSON USING runnable_config::json;
+"""
+
 STEPS: tuple[Step, ...] = (
     Step(1, "workflows_versions_runs", _WORKFLOWS),
     Step(2, "triggers_listeners_remediations", _COORDINATION),
     Step(3, "history_tokens_agentensor", _HISTORY_TOKENS_AGENTENSOR),
     Step(4, "vault_chat_ledger", _VAULT_CHAT),
     Step(5, "chat_item_ids_and_text_search", _CHAT_ITEM_IDS_AND_TEXT_SEARCH),
+    Step(6, "verbatim_documents", _VERBATIM_DOCUMENTS),
 )
 """Append-only. The version of step ``i`` is ``i + 1``."""
 

@@ -20,6 +20,7 @@ VERSIONS = RowCodec(
     "workflow_versions",
     ("graph", "metadata", "runnable_config", "audit_log"),
     pure_json=("graph", "metadata", "runnable_config"),
+    text_json=("graph", "metadata", "runnable_config"),
 )
 RUNS = RowCodec(
     WorkflowRun,
@@ -34,11 +35,28 @@ RUNS = RowCodec(
         "audit_log",
     ),
     pure_json=("input_payload", "runnable_config", "metadata", "output_payload"),
+    text_json=("input_payload", "runnable_config", "callbacks", "metadata", "output_payload"),
 )
-SUBSCRIPTIONS = RowCodec(ListenerSubscription, "listener_subscriptions", ("config", "audit_log"))
-CURSORS = RowCodec(ListenerCursor, "listener_cursors", ("fields", "metadata"))
+SUBSCRIPTIONS = RowCodec(
+    ListenerSubscription,
+    "listener_subscriptions",
+    ("config", "audit_log"),
+    pure_json=("config",),
+    text_json=("config",),
+)
+CURSORS = RowCodec(
+    ListenerCursor,
+    "listener_cursors",
+    ("fields", "metadata"),
+    pure_json=("fields", "metadata"),
+    text_json=("fields", "metadata"),
+)
 CANDIDATES = RowCodec(
-    RemediationCandidate, "remediation_candidates", ("context", "artifacts", "validation_result")
+    RemediationCandidate,
+    "remediation_candidates",
+    ("context", "artifacts", "validation_result"),
+    pure_json=("context", "artifacts", "validation_result"),
+    text_json=("context", "artifacts", "validation_result"),
 )
 HISTORIES = RowCodec(
     RunHistoryRecord,
@@ -46,6 +64,7 @@ HISTORIES = RowCodec(
     ("inputs", "runnable_config", "tags", "callbacks", "metadata"),
     columns=[f for f in RunHistoryRecord.model_fields if f != "steps"],
     pure_json=("inputs", "runnable_config", "tags", "callbacks", "metadata"),
+    text_json=("inputs", "runnable_config", "callbacks", "metadata"),
 )
 TOKENS = RowCodec(
     ServiceToken,
@@ -53,12 +72,19 @@ TOKENS = RowCodec(
     ("scopes", "workspace_ids"),
     pure_json=("scopes", "workspace_ids"),
 )
-TOKEN_AUDIT = RowCodec(TokenAuditEvent, "service_token_audit", ("details",), pure_json=("details",))
+TOKEN_AUDIT = RowCodec(
+    TokenAuditEvent,
+    "service_token_audit",
+    ("details",),
+    pure_json=("details",),
+    text_json=("details",),
+)
 CHECKPOINTS = RowCodec(
     AgentensorCheckpoint,
     "agentensor_checkpoints",
     ("runnable_config", "metrics", "metadata"),
     pure_json=("runnable_config", "metrics", "metadata"),
+    text_json=("runnable_config",),
 )
 CREDENTIALS = RowCodec(Credential, "vault_credentials", ("scopes", "access", "audit_log"))
 TEMPLATES = RowCodec(

@@ -12,7 +12,7 @@ from orcheo_storage.models.common import Page
 from orcheo_storage.models.history import HistoryStatus, RunHistoryRecord, RunHistoryStep
 from orcheo_storage.rules import history as rules
 from orcheo_storage.rules.pagination import check_limit, decode_cursor, encode_cursor
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Json
 
 from orcheo_storage_postgres._db import Db, q_all, q_one
 from orcheo_storage_postgres._errors import UniqueViolation
@@ -105,7 +105,7 @@ class PostgresHistoryStore:
                 raise ExecutionNotFoundError(execution_id) from None
             raise
         row = await self._db.one(
-            _APPEND, {"id": execution_id, "at": step.at, "payload": Jsonb(step.payload, dumps)}
+            _APPEND, {"id": execution_id, "at": step.at, "payload": Json(step.payload, dumps)}
         )
         if row is None:
             raise ExecutionNotFoundError(execution_id)

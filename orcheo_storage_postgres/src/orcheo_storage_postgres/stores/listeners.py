@@ -7,7 +7,11 @@ from typing import Any
 from uuid import UUID
 
 from orcheo_storage.clock import ensure_utc, utcnow
-from orcheo_storage.errors import SubscriptionNotFoundError, WorkflowNotFoundError
+from orcheo_storage.errors import (
+    SubscriptionNotFoundError,
+    VersionNotFoundError,
+    WorkflowNotFoundError,
+)
 from orcheo_storage.models.common import build
 from orcheo_storage.models.listeners import (
     ListenerCursor,
@@ -21,15 +25,17 @@ from orcheo_storage.rules import listeners as rules
 from orcheo_storage_postgres._db import Conn, Db, q_all, q_one
 from orcheo_storage_postgres._errors import ForeignKeyViolation
 from orcheo_storage_postgres.stores._codecs import CURSORS, SUBSCRIPTIONS
+from orcheo_storage_postgres.stores._enums import parse
 from orcheo_storage_postgres.stores.workflows import insert_run
 
 _LOCK_WORKFLOW = "SELECT id FROM workflows WHERE id = %s FOR UPDATE"
 _EARLIER_FOR_UPDATE = SUBSCRIPTIONS.select(
-    "workflow_id = %(wf)s AND status <> 'disabled'", "ORDER BY created_at, seq FOR UPDATE"
+    "workflow_id = %(wf)s AND status <> 'disabled'", "ORDER BY created_at, id FOR UPDATE"
 )
 _UPDATE = SUBSCRIPTIONS.update_all("id", skip=("created_at",))
-_LIST = SUBSCRIPTIONS.select("workflow_id = %(wf)s", "ORDER BY created_at, seq")
-_LIST_ACTIVE = SUBSCRIPTIONS.select("status = 'active'", "ORDER BY created_at, seq")
+_LIST = SUBSCRIPTIONS.select("workflow_id = %(wf)s", "ORDER BY created_at, id")
+_LIST_ACTIVE = SUBSCRIPTIONS.select("status = 'active'", "ORDER BY created_at, id")
+_VERSION_OWNER = "SELECT workflow_id FROM workflow_versions WHERE id = %s"
 _GET = SUBSCRIPTIONS.select("id = %(id)s")
 _GET_FOR_UPDATE = SUBSCRIPTIONS.select("id = %(id)s", "FOR UPDATE")
 _RECORD_EVENT = "UPDATE listener_subscriptions SET last_event_at = %s WHERE id = %s"
@@ -75,6 +81,9 @@ class PostgresListenerStore:
             # Locking the workflow row serialises concurrent syncs of one workflow.
             if await q_one(conn, _LOCK_WORKFLOW, (workflow_id,)) is None:
                 raise WorkflowNotFoundError(workflow_id)
+            owner = await q_one(conn, _VERSION_OWNER, (workflow_version_id,))
+            if owner is None or owner["workflow_id"] != workflow_id:
+                raise VersionNotFoundError(workflow_version_id)
             for row in await q_all(conn, _EARLIER_FOR_UPDATE, {"wf": workflow_id}):
                 old = rules.disable(SUBSCRIPTIONS.load(row), reason="superseded", now=now)
                 await conn.execute(_UPDATE, SUBSCRIPTIONS.params(old))
@@ -129,12 +138,13 @@ class PostgresListenerStore:
         actor: str,
         last_error: str | None = None,
     ) -> ListenerSubscription:
+        target = parse(ListenerStatus, status, entity="listener", field="status")
         async with self._db.transaction() as conn:
             row = await q_one(conn, _GET_FOR_UPDATE, {"id": subscription_id})
             if row is None:
                 raise SubscriptionNotFoundError(subscription_id)
             updated = rules.set_status(
-                SUBSCRIPTIONS.load(row), status, actor=actor, now=utcnow(), last_error=last_error
+                SUBSCRIPTIONS.load(row), target, actor=actor, now=utcnow(), last_error=last_error
             )
             await conn.execute(_UPDATE, SUBSCRIPTIONS.params(updated))
             return updated

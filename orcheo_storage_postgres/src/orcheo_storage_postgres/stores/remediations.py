@@ -9,6 +9,7 @@ from orcheo_storage.clock import utcnow
 from orcheo_storage.errors import (
     ConflictError,
     RemediationNotFoundError,
+    ValidationError,
     WorkflowNotFoundError,
 )
 from orcheo_storage.models.remediations import RemediationCandidate, RemediationStatus
@@ -19,6 +20,7 @@ from psycopg import sql
 from orcheo_storage_postgres._db import Db, q_one
 from orcheo_storage_postgres._errors import ForeignKeyViolation, UniqueViolation
 from orcheo_storage_postgres.stores._codecs import CANDIDATES
+from orcheo_storage_postgres.stores._enums import parse
 
 _INSERT_IF_NEW = CANDIDATES.insert_sql + sql.SQL(
     " ON CONFLICT (fingerprint) WHERE status IN ('pending', 'claimed') DO NOTHING"
@@ -94,6 +96,8 @@ class PostgresRemediationStore:
     async def claim_next(
         self, *, worker_id: str, max_attempts: int | None = None
     ) -> RemediationCandidate | None:
+        if max_attempts is not None and max_attempts < 1:
+            raise ValidationError("max_attempts must be at least 1", field="max_attempts")
         async with self._db.transaction() as conn:
             row = await q_one(conn, _NEXT_FOR_UPDATE, {"cap": max_attempts})
             if row is None:
@@ -116,6 +120,7 @@ class PostgresRemediationStore:
         validation_result: dict[str, Any] | None = None,
         last_error: str | None = None,
     ) -> RemediationCandidate:
+        status = parse(RemediationStatus, target, entity="remediation", field="status")
         try:
             async with self._db.transaction() as conn:
                 row = await q_one(conn, _GET_FOR_UPDATE, {"id": candidate_id})
@@ -123,7 +128,7 @@ class PostgresRemediationStore:
                     raise RemediationNotFoundError(candidate_id)
                 updated = rules.transition(
                     CANDIDATES.load(row),
-                    target,
+                    status,
                     now=utcnow(),
                     action=action,
                     developer_note=developer_note,
@@ -147,6 +152,10 @@ class PostgresRemediationStore:
         limit: int = 100,
     ) -> list[RemediationCandidate]:
         check_limit(limit)
-        st = None if status is None else RemediationStatus(status).value
+        st = (
+            None
+            if status is None
+            else parse(RemediationStatus, status, entity="remediation", field="status").value
+        )
         rows = await self._db.all(_LIST, {"wf": workflow_id, "st": st, "n": limit})
         return [CANDIDATES.load(r) for r in rows]

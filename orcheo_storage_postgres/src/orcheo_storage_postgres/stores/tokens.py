@@ -12,7 +12,7 @@ from orcheo_storage.rules.pagination import check_limit
 
 from orcheo_storage_postgres._db import Db, q_one
 from orcheo_storage_postgres._errors import UniqueViolation
-from orcheo_storage_postgres._rows import jsonb
+from orcheo_storage_postgres._rows import json_text
 from orcheo_storage_postgres.stores._codecs import TOKEN_AUDIT, TOKENS
 
 _GET = TOKENS.select("identifier = %(id)s")
@@ -132,7 +132,7 @@ class PostgresServiceTokenStore:
                 "now": event.timestamp,
                 "ip": event.ip,
                 "ua": event.user_agent,
-                "details": jsonb(event.details),
+                "details": json_text(event.details),
             },
         )
         if row is None:

@@ -33,6 +33,7 @@ from orcheo_storage.rules.workflows import WorkflowChanges
 from orcheo_storage_postgres._db import Conn, Db, q_all, q_one
 from orcheo_storage_postgres._errors import UniqueViolation
 from orcheo_storage_postgres.stores._codecs import RUNS, SUBSCRIPTIONS, VERSIONS, WORKFLOWS
+from orcheo_storage_postgres.stores._enums import parse
 
 _GET = WORKFLOWS.select("id = %(id)s")
 _GET_FOR_UPDATE = WORKFLOWS.select("id = %(id)s", "FOR UPDATE")
@@ -85,7 +86,7 @@ _LIST_RUNS_AFTER = RUNS.select(
     "ORDER BY created_at DESC, id DESC LIMIT %(n)s",
 )
 _ACTIVE_SUBSCRIPTIONS_FOR_UPDATE = SUBSCRIPTIONS.select(
-    "workflow_id = %(wf)s AND status <> 'disabled'", "ORDER BY created_at, seq FOR UPDATE"
+    "workflow_id = %(wf)s AND status <> 'disabled'", "ORDER BY created_at, id FOR UPDATE"
 )
 _UPDATE_SUBSCRIPTION = SUBSCRIPTIONS.update_all("id", skip=("created_at",))
 
@@ -220,12 +221,11 @@ class PostgresWorkflowRepository:
                 row = await q_one(conn, _RESOLVE_ARCHIVED, (value,))
             if row is not None:
                 return UUID(str(row["id"]))
+            # A UUID names its workflow whether or not it is archived.
             as_id = handles.ref_as_uuid(value)
-            if as_id is not None:
-                found = await q_one(conn, _EXISTS, (as_id,))
-                if found is not None and (include_archived or not found["is_archived"]):
-                    return as_id
-        raise WorkflowNotFoundError(ref)
+            if as_id is not None and await q_one(conn, _EXISTS, (as_id,)) is not None:
+                return as_id
+        raise WorkflowNotFoundError(value)
 
     async def publish_workflow(
         self, workflow_id: UUID, *, actor: str, require_login: bool = False
@@ -380,13 +380,14 @@ class PostgresWorkflowRepository:
     ) -> WorkflowRun:
         # The row lock serialises racing callers; the loser re-reads the new status and the
         # state machine rejects its transition.
+        status = parse(RunStatus, target, entity="run", field="target")
         async with self._db.transaction() as conn:
             row = await q_one(conn, _GET_RUN_FOR_UPDATE, {"id": run_id})
             if row is None:
                 raise RunNotFoundError(run_id)
             updated = runs.transition_run(
                 RUNS.load(row),
-                RunStatus(target),
+                status,
                 actor=actor,
                 now=utcnow(),
                 output=output,
