@@ -25,6 +25,8 @@ from orcheo_storage.clock import ensure_utc
 from orcheo_storage.jsoncodec import JsonValue, dumps, loads
 from pydantic import BaseModel, SecretStr
 
+from orcheo_storage_sqlite.trusted import construct
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
@@ -184,8 +186,12 @@ class TableMap(Generic[M]):
         }
 
     def load(self, row: Sequence[Any]) -> M:
-        """The model of a row selected with :attr:`select` (validated)."""
-        return self.model.model_validate(self.data(row))
+        """The model of a row selected with :attr:`select`.
+
+        Rows were validated when written, so types are restored without re-validating
+        (see :mod:`orcheo_storage_sqlite.trusted`).
+        """
+        return construct(self.model, self.data(row))
 
     def load_all(self, rows: Sequence[Sequence[Any]]) -> list[M]:
         return [self.load(r) for r in rows]

@@ -99,7 +99,8 @@ class SqliteHistoryStore:
 
     async def append_step(self, execution_id: str, payload: Any) -> RunHistoryStep:
         now = utcnow()
-        probe = history_rules.new_step(0, payload, now)  # validates before the lock
+        # Hostile input is rejected before the lookup (contract: test_history).
+        probe = history_rules.new_step(0, payload, now)
         text = jdump(probe.payload)
         stamp = ts(now)
 

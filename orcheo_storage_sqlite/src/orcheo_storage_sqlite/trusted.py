@@ -1,0 +1,79 @@
+"""Rebuilding models from rows this backend wrote, without re-running validation.
+
+Every stored value was validated by the core models on the way in, so a read only has
+to restore the Python types (UUIDs, enums, datetimes, nested models). Doing that with
+``model_construct`` from a per-model plan costs a fraction of ``model_validate``
+(measured ~5x on a workflow), which matters on the hot read paths (token lookup,
+get workflow). Each call builds fresh objects, so callers still get copies.
+"""
+
+from __future__ import annotations
+
+import enum
+import types
+import typing
+from collections.abc import Callable
+from datetime import datetime
+from functools import cache
+from typing import Any, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
+Convert = Callable[[Any], Any]
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _optional(inner: Convert) -> Convert:
+    return lambda value: None if value is None else inner(value)
+
+
+def _datetime(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
+
+
+def converter(annotation: Any) -> Convert:
+    """A function turning the stored JSON/column form of ``annotation`` into its type."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return converter(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return _optional(converter(args[0]))
+        return _identity
+    if origin is list:
+        (item,) = typing.get_args(annotation) or (Any,)
+        inner = converter(item)
+        if inner is _identity:
+            return _identity
+        return lambda value: [inner(v) for v in value]
+    if isinstance(annotation, type):
+        if issubclass(annotation, BaseModel):
+            return lambda value: construct(annotation, value)
+        if issubclass(annotation, enum.Enum):
+            return annotation
+        if issubclass(annotation, datetime):
+            return _datetime
+        if issubclass(annotation, UUID):
+            return _uuid
+    return _identity
+
+
+@cache
+def _plan(model: type[BaseModel]) -> tuple[tuple[str, Convert], ...]:
+    return tuple((name, converter(field.annotation)) for name, field in model.model_fields.items())
+
+
+def construct(model: type[M], data: dict[str, Any]) -> M:
+    """``model`` from trusted ``data`` (missing fields take their defaults)."""
+    values = {name: convert(data[name]) for name, convert in _plan(model) if name in data}
+    return model.model_construct(**values)
