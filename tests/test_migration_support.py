@@ -48,8 +48,8 @@ scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(min_value=-(10**30), max_value=10**30),
-    # -0.0 is left out: PostgreSQL JSONB cannot hold it (a dedicated test checks that
-    # verify reports the loss).
+    # -0.0 is left out: JSONB cannot hold it; test_negative_zero_arrives_or_is_reported
+    # checks that a migration never loses it silently.
     st.floats(allow_nan=False, allow_infinity=False).filter(
         lambda f: not (f == 0 and str(f)[0] == "-")
     ),
