@@ -81,7 +81,9 @@ async def _run(op: Op, tasks: int, seconds: float) -> dict[str, float]:
     await asyncio.gather(*(worker() for _ in range(tasks)))
     elapsed = time.perf_counter() - began
     latencies.sort()
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [latencies[0]] * 99
+    if len(latencies) < 2:
+        raise RuntimeError(f"operation failed ({errors} errors, {len(latencies)} successes)")
+    q = statistics.quantiles(latencies, n=100)
 
     return {
         "ops": len(latencies) / elapsed,
@@ -172,6 +174,7 @@ def plain_ops(pool: AsyncConnectionPool[Any], s: dict[str, Any]) -> dict[str, Op
                     "id": item.id,
                     "created_at": item.created_at,
                     "item": jsonb(item.model_dump(mode="json")),
+                    "now": utcnow(),
                 },
             )
             await conn.execute(chat_sql._SET_TITLE_IF_EMPTY, ("hello", s["thread"]))

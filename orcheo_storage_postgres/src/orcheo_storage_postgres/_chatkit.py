@@ -14,6 +14,6 @@ with warnings.catch_warnings():
         "ignore", message="Direct usage of named widget classes", category=DeprecationWarning
     )
     from chatkit.store import Store
-    from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata
+    from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata, ThreadStatus
 
-__all__ = ["Attachment", "Page", "Store", "ThreadItem", "ThreadMetadata"]
+__all__ = ["Attachment", "Page", "Store", "ThreadItem", "ThreadMetadata", "ThreadStatus"]

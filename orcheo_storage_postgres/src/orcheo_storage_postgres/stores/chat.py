@@ -19,7 +19,14 @@ from orcheo_storage.rules import chat as rules
 from orcheo_storage.rules.pagination import check_limit
 from pydantic import TypeAdapter
 
-from orcheo_storage_postgres._chatkit import Attachment, Page, Store, ThreadItem, ThreadMetadata
+from orcheo_storage_postgres._chatkit import (
+    Attachment,
+    Page,
+    Store,
+    ThreadItem,
+    ThreadMetadata,
+    ThreadStatus,
+)
 from orcheo_storage_postgres._db import Conn, Db, q_all, q_one
 from orcheo_storage_postgres._errors import UniqueViolation
 from orcheo_storage_postgres._rows import jsonb
@@ -27,6 +34,7 @@ from orcheo_storage_postgres._rows import jsonb
 _ITEM = TypeAdapter[ThreadItem](ThreadItem)
 _ATTACHMENT = TypeAdapter[Attachment](Attachment)
 _THREAD_FIELDS = set(ThreadMetadata.model_fields)
+_STATUS = TypeAdapter[ThreadStatus](ThreadStatus)
 
 _THREAD_COLS = "id, title, created_at, status, allowed_image_domains, metadata, workflow_id"
 _GET_THREAD = f"SELECT {_THREAD_COLS} FROM chat_threads WHERE id = %s"
@@ -126,15 +134,16 @@ _SEARCH = (
 
 
 def _thread(row: dict[str, Any]) -> ThreadMetadata:
-    return ThreadMetadata.model_validate(
-        {
-            "id": row["id"],
-            "title": row["title"],
-            "created_at": row["created_at"],
-            "status": row["status"],
-            "allowed_image_domains": row["allowed_image_domains"],
-            "metadata": row["metadata"],
-        }
+    # Rows were validated on the way in and every value here is freshly decoded, so the
+    # model is constructed without re-validating it (this is the hot path of paging);
+    # only the status union is parsed into its model.
+    return ThreadMetadata.model_construct(
+        id=row["id"],
+        title=row["title"],
+        created_at=row["created_at"],
+        status=_STATUS.validate_python(row["status"]),
+        allowed_image_domains=row["allowed_image_domains"],
+        metadata=row["metadata"],
     )
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from orcheo_storage.clock import utcnow
-from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError, ValidationError
+from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError
 from orcheo_storage.jsoncodec import dumps
 from orcheo_storage.models.common import Page
 from orcheo_storage.models.history import HistoryStatus, RunHistoryRecord, RunHistoryStep
@@ -97,13 +97,7 @@ class PostgresHistoryStore:
 
     async def append_step(self, execution_id: str, payload: Any) -> RunHistoryStep:
         # Built first (JSON-safe, validated) so a rejected payload writes nothing.
-        try:
-            step = rules.new_step(0, payload, utcnow())
-        except ValidationError:
-            # A missing execution is reported first, as by every other backend.
-            if await self._db.one(_EXISTS, (execution_id,)) is None:
-                raise ExecutionNotFoundError(execution_id) from None
-            raise
+        step = rules.new_step(0, payload, utcnow())
         row = await self._db.one(
             _APPEND, {"id": execution_id, "at": step.at, "payload": Json(step.payload, dumps)}
         )
