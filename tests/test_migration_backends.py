@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib.util
+import json
 import math
 import os
 from collections.abc import AsyncIterator
@@ -270,3 +271,29 @@ async def test_negative_zero_arrives_or_is_reported(tmp_path: Path) -> None:
             assert [(d.table, d.kind, d.columns) for d in summary.verified.differences] == [
                 ("workflow_versions", Kind.CHANGED, ("graph",))
             ]
+
+
+async def test_cli_run_migrates_and_a_second_run_imports_nothing_again(tmp_path: Path) -> None:
+    async with AsyncExitStack() as stack:
+        s1 = await stack.enter_async_context(provisioned("sqlite", tmp_path))
+        s2 = await stack.enter_async_context(own_schema())
+        async with opened("sqlite", s1, schema=True) as source:
+            await support.populate(source, EXAMPLE, s1, webhook=False)
+        args = ["migrate", "run", "--from", "sqlite", "--from-data-dir",
+                str(s1.repository_sqlite_path.parent), "--to", "postgres", "--to-schema",
+                str(s2.postgres_schema), "--folder", str(tmp_path / "e"), "--batch-size", "3",
+                "--json"]  # fmt: skip
+        first = await _cli(args, _env(s1))
+        assert first.exit_code == 0, first.output
+        report = json.loads(first.output[first.output.index("{") :])
+        assert report["ok"] is True
+        assert report["import"]["run_history_steps"] == {
+            "source": 15, "imported": 15, "already": 0, "rejected": 0,
+        }  # fmt: skip
+        assert all(t["differences"] == 0 for t in report["verify"])
+        second = await _cli(args, _env(s1))
+        assert second.exit_code == 0, second.output
+        again = json.loads(second.output[second.output.index("{") :])
+        assert all(
+            c["imported"] == 0 and c["already"] == c["source"] for c in again["import"].values()
+        )
