@@ -31,6 +31,8 @@ RACES = (
     "listener",
     "runs",
     "cron",
+    "usage",
+    "checkpoints",
 )
 
 
@@ -152,6 +154,24 @@ async def _cron(storage: Storage, worker: int, args: dict[str, Any]) -> list[Any
     return won
 
 
+async def _usage(storage: Storage, worker: int, args: dict[str, Any]) -> list[Any]:
+    count = int(args["count"])
+    for _ in range(count):
+        await storage.service_tokens.record_usage(args["token_id"], ip=f"10.0.0.{worker}")
+    await storage.service_tokens.flush_usage()
+    return [count]
+
+
+async def _checkpoints(storage: Storage, worker: int, args: dict[str, Any]) -> list[Any]:
+    versions = []
+    for n in range(int(args["count"])):
+        checkpoint = await storage.agentensor.record_checkpoint(
+            workflow_id=args["workflow_id"], is_best=n % 2 == 0, metrics={"worker": worker}
+        )
+        versions.append(checkpoint.config_version)
+    return versions
+
+
 async def chat_ordinals(storage: Storage, thread_id: str) -> list[int]:
     """The stored ordinals of a thread's items, through the bulk-export backdoor."""
     bulk = storage.session_for(Subsystem.CHATKIT).bulk()
@@ -173,4 +193,6 @@ _RUNNERS = {
     "listener": _listener,
     "runs": _runs,
     "cron": _cron,
+    "usage": _usage,
+    "checkpoints": _checkpoints,
 }

@@ -21,8 +21,11 @@ from typing import Any
 import pytest
 from orcheo_storage.errors import InvalidTransitionError
 from orcheo_storage.models.chat import ChatContext
+from orcheo_storage.models.common import build
 from orcheo_storage.models.listeners import ListenerSubscriptionSpec
+from orcheo_storage.models.tokens import ServiceToken
 from orcheo_storage.models.workflows import RunStatus, Workflow, WorkflowRun, WorkflowVersion
+from orcheo_storage.rules.tokens import hash_secret
 from orcheo_storage.settings import StorageSettings
 from orcheo_storage.storage import Storage
 
@@ -359,3 +362,38 @@ async def test_processes_race_on_cron_slots(
     assert set(won.values()) == {1}, "a slot dispatched twice"
     last = await storage.triggers.get_last_dispatched(workflow.id)
     assert last == datetime.fromisoformat(slots[-1])
+
+
+@pytestmark_processes
+@pytest.mark.asyncio
+async def test_processes_race_on_token_usage(
+    storage: Storage, provisioned_settings: StorageSettings, process_pool: ProcessPoolExecutor
+) -> None:
+    token = build(
+        ServiceToken, identifier="proc-token", secret_hash=hash_secret("proc"), issued_at=SLOT0
+    )
+    await storage.service_tokens.create(token)
+    results = await asyncio.to_thread(
+        _race, process_pool, provisioned_settings, "usage", {"token_id": "proc-token", "count": 10}
+    )
+    await storage.service_tokens.flush_usage()
+    stored = await storage.service_tokens.get_by_id("proc-token")
+    assert stored.use_count == sum(r[0] for r in results) == 10 * PROCESSES
+
+
+@pytestmark_processes
+@pytest.mark.asyncio
+async def test_processes_race_on_checkpoint_versions_and_best(
+    storage: Storage, provisioned_settings: StorageSettings, process_pool: ProcessPoolExecutor
+) -> None:
+    results = await asyncio.to_thread(
+        _race,
+        process_pool,
+        provisioned_settings,
+        "checkpoints",
+        {"workflow_id": "wf-proc", "count": 6},
+    )
+    versions = sorted(v for result in results for v in result)
+    assert versions == list(range(1, 6 * PROCESSES + 1))
+    listed = await storage.agentensor.list_checkpoints("wf-proc", limit=100)
+    assert len([c for c in listed if c.is_best]) == 1
