@@ -326,14 +326,12 @@ def _first(entry: tuple[int, Any]) -> int:
 
 def _credentials() -> TableSpec:
     def export(state: MemoryState) -> list[JsonObject]:
-        rows = [to_row(r, id=str(r.credential.id)) for r in state.credentials.values()]
-        return _sorted(rows, "id")
+        # The logical row is exactly the StoredCredential dump; its key is credential.id.
+        records = sorted(state.credentials.values(), key=lambda r: str(r.credential.id))
+        return [to_row(r) for r in records]
 
     def parse(row: JsonObject) -> StoredCredential:
-        record = build(StoredCredential, **{k: v for k, v in row.items() if k != "id"})
-        if "id" in row and str(row["id"]) != str(record.credential.id):
-            raise ValidationError("id does not match credential.id", field="id")
-        return record
+        return build(StoredCredential, **row)
 
     def put(state: MemoryState, record: StoredCredential) -> None:
         state.credentials[record.credential.id] = record
