@@ -29,6 +29,7 @@ from typing import Any
 
 import psycopg
 from orcheo_storage.clock import utcnow
+from orcheo_storage.jsoncodec import dumps
 from orcheo_storage.models.chat import ChatContext
 from orcheo_storage.models.tokens import ServiceToken
 from orcheo_storage.rules.versions import new_version
@@ -43,6 +44,7 @@ from orcheo_storage_postgres.stores import history as history_sql
 from orcheo_storage_postgres.stores import tokens as token_sql
 from orcheo_storage_postgres.stores import workflows as wf_sql
 from orcheo_storage_postgres.stores._codecs import VERSIONS
+from psycopg.types.json import Json
 from psycopg_pool import AsyncConnectionPool
 
 PAYLOAD = {"data": "x" * 2000, "n": 1}  # ~2 KB step payload
@@ -103,11 +105,31 @@ def _combine(runs: list[dict[str, float]]) -> dict[str, float]:
     }
 
 
+SPREAD = 50  # writes rotate over this many workflows / executions / threads
+
+
+class _Rotor:
+    """Round-robin over entities: concurrent writers hit different rows, as in production
+    (every gapless counter serialises writers of one workflow / execution / thread)."""
+
+    def __init__(self, items: list[Any]) -> None:
+        self._items = items
+        self._n = 0
+
+    def __call__(self) -> Any:
+        self._n += 1
+        return self._items[self._n % len(self._items)]
+
+
 async def _setup(session: PostgresSession) -> dict[str, Any]:
     repo = session.workflows()
     wf = await repo.create_workflow(name="bench", actor="bench")
     await repo.create_version(wf.id, graph={"nodes": list(range(20))}, created_by="bench")
-    await session.history().start_run(execution_id="bench", workflow_id=str(wf.id))
+    wfs = [wf.id] + [
+        (await repo.create_workflow(name=f"bench{i}", actor="bench")).id for i in range(SPREAD - 1)
+    ]
+    for i in range(SPREAD):
+        await session.history().start_run(execution_id=f"bench{i}", workflow_id=str(wf.id))
     secret_hash = hashlib.sha256(b"bench-token").hexdigest()
     await session.service_tokens().create(
         ServiceToken(identifier="bench", secret_hash=secret_hash, issued_at=utcnow())
@@ -118,7 +140,15 @@ async def _setup(session: PostgresSession) -> dict[str, Any]:
         await chat.save_thread(
             ThreadMetadata(id=f"thr_{i:04d}", created_at=datetime.now(UTC), title=f"t{i}"), ctx
         )
-    return {"wf": wf.id, "hash": secret_hash, "ctx": ctx, "thread": "thr_0000"}
+    return {
+        "wf": wf.id,
+        "hash": secret_hash,
+        "ctx": ctx,
+        "thread": "thr_0000",
+        "wfs": wfs,
+        "execs": [f"bench{i}" for i in range(SPREAD)],
+        "threads": [f"thr_{i:04d}" for i in range(SPREAD)],
+    }
 
 
 def backend_ops(session: PostgresSession, s: dict[str, Any]) -> dict[str, Op]:
@@ -129,14 +159,18 @@ def backend_ops(session: PostgresSession, s: dict[str, Any]) -> dict[str, Op]:
         session.chatkit(),
     )
     graph = {"nodes": list(range(20)), "edges": [[i, i + 1] for i in range(19)]}
+    wf_of, exec_of, thread_of = _Rotor(s["wfs"]), _Rotor(s["execs"]), _Rotor(s["threads"])
+
+    async def add_item() -> None:
+        thread = thread_of()
+        await chat.add_thread_item(thread, _user_item(thread), s["ctx"])
+
     return {
         "get_workflow": lambda: repo.get_workflow(s["wf"]),
-        "create_version": lambda: repo.create_version(s["wf"], graph=graph, created_by="bench"),
-        "append_step_2kb": lambda: hist.append_step("bench", PAYLOAD),
+        "create_version": lambda: repo.create_version(wf_of(), graph=graph, created_by="bench"),
+        "append_step_2kb": lambda: hist.append_step(exec_of(), PAYLOAD),
         "token_by_hash": lambda: tokens.get_by_hash(s["hash"]),
-        "add_chat_item": lambda: chat.add_thread_item(
-            s["thread"], _user_item(s["thread"]), s["ctx"]
-        ),
+        "add_chat_item": add_item,
         "list_threads_page": lambda: chat.load_threads(20, "thr_0100", "asc", s["ctx"]),
     }
 
@@ -153,31 +187,40 @@ def plain_ops(pool: AsyncConnectionPool[Any], s: dict[str, Any]) -> dict[str, Op
             cur = await conn.execute(query, params)
             return await cur.fetchone()
 
+    wf_of, exec_of, thread_of = _Rotor(s["wfs"]), _Rotor(s["execs"]), _Rotor(s["threads"])
+
     async def create_version() -> Any:
-        # What a hand-written app does per call: new id and time, graph encoded to JSONB.
-        params = {**template, "id": uuid.uuid4(), "created_at": utcnow(), "graph": jsonb(graph)}
+        # What a hand-written app does per call: new id and time, graph encoded as JSON.
+        params = {
+            **template,
+            "workflow_id": wf_of(),
+            "id": uuid.uuid4(),
+            "created_at": utcnow(),
+            "graph": Json(graph, dumps),
+        }
         return await one(wf_sql._INSERT_VERSION, params)
 
     async def append_step() -> Any:
         return await one(
-            history_sql._APPEND, {"id": "bench", "at": utcnow(), "payload": jsonb(PAYLOAD)}
+            history_sql._APPEND, {"id": exec_of(), "at": utcnow(), "payload": Json(PAYLOAD, dumps)}
         )
 
     async def add_item() -> None:
-        item = _user_item(s["thread"])
+        thread = thread_of()
+        item = _user_item(thread)
         async with pool.connection() as conn, conn.transaction():
-            await conn.execute(chat_sql._GET_THREAD, (s["thread"],))
+            await conn.execute(chat_sql._GET_THREAD, (thread,))
             await conn.execute(
                 chat_sql._ADD_ITEM,
                 {
-                    "thread_id": s["thread"],
+                    "thread_id": thread,
                     "id": item.id,
                     "created_at": item.created_at,
                     "item": jsonb(item.model_dump(mode="json")),
                     "now": utcnow(),
                 },
             )
-            await conn.execute(chat_sql._SET_TITLE_IF_EMPTY, ("hello", s["thread"]))
+            await conn.execute(chat_sql._SET_TITLE_IF_EMPTY, ("hello", thread))
 
     async def list_threads() -> Any:
         async with pool.connection() as conn:

@@ -392,6 +392,19 @@ ALTER TABLE agentensor_checkpoints
     ALTER COLUMN runnable_config TYPE JSON USING runnable_config::json;
 """
 
+# Subscriptions list in (created_at, id) order, like every other list; remediation
+# candidates are also listed by status.
+_LIST_INDEXES = """
+DROP INDEX listener_subscriptions_by_workflow;
+DROP INDEX listener_subscriptions_active;
+CREATE INDEX listener_subscriptions_by_workflow
+    ON listener_subscriptions (workflow_id, created_at, id);
+CREATE INDEX listener_subscriptions_active
+    ON listener_subscriptions (created_at, id) WHERE status = 'active';
+CREATE INDEX remediation_by_status
+    ON remediation_candidates (status, created_at DESC, id DESC);
+"""
+
 STEPS: tuple[Step, ...] = (
     Step(1, "workflows_versions_runs", _WORKFLOWS),
     Step(2, "triggers_listeners_remediations", _COORDINATION),
@@ -399,6 +412,7 @@ STEPS: tuple[Step, ...] = (
     Step(4, "vault_chat_ledger", _VAULT_CHAT),
     Step(5, "chat_item_ids_and_text_search", _CHAT_ITEM_IDS_AND_TEXT_SEARCH),
     Step(6, "verbatim_documents", _VERBATIM_DOCUMENTS),
+    Step(7, "list_indexes", _LIST_INDEXES),
 )
 """Append-only. The version of step ``i`` is ``i + 1``."""
 
