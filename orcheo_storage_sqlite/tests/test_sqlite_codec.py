@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 from orcheo_storage.clock import utcnow
@@ -28,9 +28,7 @@ def test_timestamps_round_trip_to_the_microsecond_and_sort() -> None:
     assert sorted(ts(s) for s in stamps) == [ts(s) for s in stamps]
     naive = datetime(2026, 1, 1, 0, 0, 0, 5)
     assert from_ts(ts(naive)) == naive.replace(tzinfo=UTC)
-    other_zone = datetime(2026, 1, 1, 1, 0, tzinfo=UTC).astimezone(
-        __import__("datetime").timezone(timedelta(hours=5))
-    )
+    other_zone = datetime(2026, 1, 1, 1, 0, tzinfo=UTC).astimezone(timezone(timedelta(hours=5)))
     assert from_ts(ts(other_zone)) == datetime(2026, 1, 1, 1, 0, tzinfo=UTC)
 
 
