@@ -147,7 +147,7 @@ class NonAtomicVersionNumber(MemoryWorkflowRepository):
             runnable_config=runnable_config,
             notes=notes,
         )
-        self._state.versions[version.id] = version
+        self._state.put_version(version)
         return copy(version)
 
 
@@ -276,7 +276,7 @@ class DedupeLeftBehind(MemoryListenerStore):
             input_payload=input_payload,
             runnable_config=runnable_config,
         )
-        self._state.runs[run.id] = run
+        self._state.put_run(run)
         return copy(run)
 
 
@@ -303,6 +303,8 @@ class Variant:
     attribute: str
     store: type[Any]
     module: str
+    expected: str = ""
+    """The test written to catch this kind of bug; it must be among the failures."""
 
 
 VARIANTS: tuple[Variant, ...] = (
@@ -312,6 +314,7 @@ VARIANTS: tuple[Variant, ...] = (
         "_workflows",
         OffByOnePagination,
         "test_runs.py",
+        "test_runs.py::test_list_runs_newest_first_with_keyset_pages",
     ),
     Variant(
         "dropped-microsecond",
@@ -319,6 +322,7 @@ VARIANTS: tuple[Variant, ...] = (
         "_triggers",
         DroppedMicrosecond,
         "test_triggers.py",
+        "test_triggers.py::test_cron_dispatch_compare_and_set",
     ),
     Variant(
         "dropped-timezone",
@@ -326,6 +330,7 @@ VARIANTS: tuple[Variant, ...] = (
         "_triggers",
         DroppedTimezone,
         "test_triggers.py",
+        "test_triggers.py::test_cron_dispatch_reads_offsets_and_naive_times_as_utc",
     ),
     Variant(
         "expired-token-active",
@@ -333,6 +338,7 @@ VARIANTS: tuple[Variant, ...] = (
         "_tokens",
         ExpiredTokenActive,
         "test_tokens.py",
+        "test_tokens.py::test_list_active_excludes_expired_and_revoked",
     ),
     Variant(
         "non-atomic-version-number",
@@ -340,6 +346,7 @@ VARIANTS: tuple[Variant, ...] = (
         "_workflows",
         NonAtomicVersionNumber,
         "test_versions.py",
+        "test_versions.py::test_concurrent_creates_are_gapless",
     ),
     Variant(
         "lost-is-best-reset",
@@ -347,6 +354,7 @@ VARIANTS: tuple[Variant, ...] = (
         "_agentensor",
         LostIsBestReset,
         "test_agentensor.py",
+        "test_agentensor.py::test_is_best_clears_previous_best",
     ),
     Variant(
         "handle-ignores-archived",
@@ -354,6 +362,7 @@ VARIANTS: tuple[Variant, ...] = (
         "_workflows",
         HandleCheckIgnoresArchived,
         "test_workflows.py",
+        "test_workflows.py::test_archived_holder_does_not_block_reuse",
     ),
     Variant(
         "claim-two-winners",
@@ -361,6 +370,7 @@ VARIANTS: tuple[Variant, ...] = (
         "_listeners",
         ClaimTwoWinners,
         "test_listeners.py",
+        "test_listeners.py::test_racing_claims_have_exactly_one_winner",
     ),
     Variant(
         "step-index-reused",
@@ -368,6 +378,7 @@ VARIANTS: tuple[Variant, ...] = (
         "_history",
         StepIndexReusedAfterFailure,
         "test_history.py",
+        "test_history.py::test_step_index_not_reused_or_skipped_after_rejected_append",
     ),
     Variant(
         "shallow-copy-returned",
@@ -375,6 +386,7 @@ VARIANTS: tuple[Variant, ...] = (
         "_workflows",
         ShallowCopyReturned,
         "test_workflows.py",
+        "test_workflows.py::test_returned_workflows_are_copies",
     ),
     Variant(
         "raw-driver-error",
@@ -382,6 +394,7 @@ VARIANTS: tuple[Variant, ...] = (
         "_workflows",
         RawDriverErrorLeaks,
         "test_workflows.py",
+        "test_workflows.py::test_active_handle_conflicts_and_writes_nothing",
     ),
     Variant(
         "dedupe-left-behind",
@@ -389,6 +402,7 @@ VARIANTS: tuple[Variant, ...] = (
         "_listeners",
         DedupeLeftBehind,
         "test_listeners.py",
+        "test_listeners.py::test_failed_dispatch_leaves_no_dedupe_record",
     ),
 )
 CONTROL = Variant(

@@ -121,3 +121,6 @@ def test_suite_catches_variant(
         "caught_by": caught_by,
     }
     assert caught_by, f"no test of {variant.module} caught {variant.name}: {sorted(result.failed)}"
+    # The test written for this kind of bug must be among them (so a variant that breaks
+    # for some other reason does not pass as proof).
+    assert variant.expected in caught_by, caught_by
