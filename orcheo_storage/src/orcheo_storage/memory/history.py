@@ -12,6 +12,7 @@ from orcheo_storage.memory._state import MemoryState, copy
 from orcheo_storage.models.common import Page
 from orcheo_storage.models.history import HistoryStatus, RunHistoryRecord, RunHistoryStep
 from orcheo_storage.rules import history as history_rules
+from orcheo_storage.rules.jsonsafe import to_json_object
 from orcheo_storage.rules.pagination import check_limit
 
 
@@ -60,10 +61,13 @@ class MemoryHistoryStore:
         return copy(record)
 
     async def append_step(self, execution_id: str, payload: Any) -> RunHistoryStep:
+        # Validate the payload before the lookup: hostile input is a ValidationError on every
+        # backend, whether or not the execution exists.
+        safe_payload = to_json_object(payload)
         record = self._require(execution_id)
         steps = self._state.steps[execution_id]
         now = utcnow()
-        step = history_rules.new_step(len(steps), payload, now)
+        step = history_rules.new_step(len(steps), safe_payload, now)
         steps.append(step)
         self._state.histories[execution_id] = record.model_copy(update={"trace_last_span_at": now})
         return copy(step)
