@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -21,8 +22,9 @@ import pytest
 from orcheo_storage.crypto import VaultCipher, derive_key
 from orcheo_storage.settings import StorageSettings
 from orcheo_storage.vault import CredentialVault
-from orcheo_storage_postgres.plugin import PostgresBackend
+from orcheo_storage_postgres._db import direct_connection
 from orcheo_storage_postgres.session import PostgresSession
+from psycopg import sql
 
 from .test_compose import APP_SERVICES, environment, load_compose
 
@@ -83,11 +85,13 @@ def _env(service: str, dsn: str, schema: str, extra: dict[str, str]) -> dict[str
     return env
 
 
-async def test_topology_on_one_schema(pg_dsn: str, tmp_path: Path) -> None:
-    probe = StorageSettings(postgres_dsn=pg_dsn, repository_backend="postgres")
-    async with PostgresBackend().provision(probe, tmp_path) as provisioned:
-        schema = provisioned.postgres_schema
-        assert schema is not None
+async def test_topology_on_one_schema(pg_dsn: str) -> None:
+    # A brand-new schema name: the migrate service must create and migrate it itself.
+    schema = f"orcheo_topology_{uuid.uuid4().hex[:12]}"
+    provisioned = StorageSettings(
+        postgres_dsn=pg_dsn, repository_backend="postgres", postgres_schema=schema
+    )
+    try:
         # 1. The one-shot migrate service, exactly as compose runs it.
         command = load_compose()["services"]["migrate"]["command"]
         exe = Path(sys.executable).parent / command[0]
@@ -100,7 +104,7 @@ async def test_topology_on_one_schema(pg_dsn: str, tmp_path: Path) -> None:
             timeout=120,
         )
         assert done.returncode == 0, done.stderr
-        assert "steps" in done.stdout or "step(s)" in done.stdout
+        assert "step(s) applied" in done.stdout, done.stdout
 
         # 2. Shared starting state, written through the backend.
         settings = provisioned.model_copy(
@@ -175,3 +179,8 @@ async def test_topology_on_one_schema(pg_dsn: str, tmp_path: Path) -> None:
                 assert secret.get_secret_value() == f"secret-of-{name}"
         finally:
             await session.close()
+    finally:
+        async with direct_connection(provisioned) as conn:
+            await conn.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+            )
