@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import pytest
 
-from orcheo_storage_postgres.testing import NoPostgres, must_run, test_dsn
+from orcheo_storage_postgres.testing import NoPostgres, must_run, server_dsn
 
 
 @pytest.fixture(scope="session")
 def pg_dsn() -> str:
-    """DSN of a real PostgreSQL server (see :func:`orcheo_storage_postgres.testing.test_dsn`).
+    """DSN of a real PostgreSQL server (see :func:`orcheo_storage_postgres.testing.server_dsn`).
 
     Skips with instructions when none is available, except in CI (``CI=true``), where
     it fails.
     """
     try:
-        return test_dsn()
+        return server_dsn()
     except NoPostgres as exc:
         if must_run():
             pytest.fail(str(exc))

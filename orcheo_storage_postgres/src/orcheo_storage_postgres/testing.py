@@ -167,7 +167,7 @@ def start_cluster() -> Cluster:
 _started: Cluster | None = None
 
 
-def test_dsn() -> str:
+def server_dsn() -> str:
     """A DSN of a reachable server, starting a throwaway cluster as the last resort.
 
     Raises:
