@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +12,7 @@ from orcheo_storage.jsoncodec import JsonObject
 from orcheo_storage.migration.tables import LOGICAL_TABLES
 from orcheo_storage.models.chat import ChatContext
 from orcheo_storage_postgres._chatkit import ThreadMetadata
-from orcheo_storage_postgres.plugin import PostgresBackend
+from orcheo_storage_postgres.plugin import PostgresBackend, _langgraph_installed
 from orcheo_storage_postgres.session import PostgresSession
 
 from .conftest import make_settings
@@ -131,7 +130,7 @@ async def test_chat_search_and_filter(session: PostgresSession) -> None:
 
 
 async def test_langgraph_checkpointer(session: PostgresSession) -> None:
-    if importlib.util.find_spec("langgraph") is None:
+    if not _langgraph_installed():
         with pytest.raises(UnsupportedError, match=r"orcheo-storage-postgres\[langgraph\]"):
             async with session.langgraph_checkpointer():
                 pass
