@@ -12,10 +12,16 @@ stage() { echo; echo "==> $*"; }
 SECONDS=0
 stage "ruff"; "${PY[@]}" ruff check . && "${PY[@]}" ruff format --check .
 stage "mypy (strict)"; "${PY[@]}" mypy orcheo_storage/src orcheo_storage_sqlite/src orcheo_storage_postgres/src contract_tests/src
-stage "unit and integration tests"; "${PY[@]}" pytest "$@"
-for backend in memory sqlite postgres; do
-    stage "contract suite on $backend"
+for tests in orcheo_storage/tests orcheo_storage_sqlite/tests orcheo_storage_postgres/tests contract_tests/tests tests; do
+    stage "tests: $tests"; "${PY[@]}" pytest "$tests" "$@"
+done
+PG_DSN="${ORCHEO_TEST_POSTGRES_DSN:-postgresql://postgres@127.0.0.1:5432/postgres}"
+# backend:compare-backend pairs for the differential test (PostgreSQL is compared with SQLite).
+for pair in memory:sqlite sqlite:memory postgres:sqlite; do
+    backend="${pair%%:*}"; compare="${pair##*:}"
+    stage "contract suite on $backend (differential against $compare)"
     "${PY[@]}" pytest -p orcheo_storage_contract_tests.plugin --orcheo-backend="$backend" \
-        --orcheo-compare-backend=memory --orcheo-report=".orcheo-test/conformance-$backend.json" "$SUITE"
+        --orcheo-compare-backend="$compare" --orcheo-setting "postgres_dsn=$PG_DSN" \
+        --orcheo-report=".orcheo-test/conformance-$backend.json" "$SUITE"
 done
 echo; echo "==> all checks passed in ${SECONDS}s"
