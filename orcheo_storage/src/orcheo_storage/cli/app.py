@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from orcheo_storage.cli import backends, demo, doctor, migrate, schema
+from orcheo_storage.cli import backends, contract, demo, doctor, migrate, schema
 
 app = typer.Typer(
     name="orcheo-storage",
@@ -23,8 +23,13 @@ doctor.register(app)
 schema.register(app)
 demo.register(app)
 migrate.register(app)
+contract.register(app)
 
 
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()
