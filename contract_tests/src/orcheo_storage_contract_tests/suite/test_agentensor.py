@@ -321,7 +321,7 @@ class AgentensorMachine(AsyncStateMachine):
     @rule(data=st.data())
     def record_duplicate(self, data: st.DataObject) -> None:
         workflow = data.draw(st.sampled_from([w for w in self.WORKFLOWS if self.versions[w]]))
-        version = data.draw(st.sampled_from(sorted(self.versions[workflow].values())))
+        version = data.draw(st.sampled_from(list(self.versions[workflow].values())))
         with pytest.raises(DuplicateError):
             self.call(
                 self.storage.agentensor.record_checkpoint(

@@ -575,7 +575,7 @@ class ChatMachine(AsyncStateMachine):
     @precondition(lambda self: bool(self.threads))
     @rule(data=st.data(), assistant=st.booleans())
     def add_item(self, data: st.DataObject, assistant: bool) -> None:
-        tid = data.draw(st.sampled_from(sorted(self.threads)))
+        tid = data.draw(st.sampled_from(list(self.threads)))
         item_id = self._next("i")
         item: ThreadItem = (
             assistant_message(item_id, tid, "a") if assistant else user_message(item_id, tid, "u")
@@ -590,7 +590,7 @@ class ChatMachine(AsyncStateMachine):
     @precondition(lambda self: any(t.items for t in self.threads.values()))
     @rule(data=st.data())
     def resave_item(self, data: st.DataObject) -> None:
-        tid = data.draw(st.sampled_from(sorted(t for t, m in self.threads.items() if m.items)))
+        tid = data.draw(st.sampled_from([t for t, m in self.threads.items() if m.items]))
         item_id = data.draw(st.sampled_from(self.threads[tid].items))
         self.call(
             self.storage.chatkit.save_item(tid, assistant_message(item_id, tid, "resaved"), CTX)
@@ -599,7 +599,7 @@ class ChatMachine(AsyncStateMachine):
     @precondition(lambda self: any(t.items for t in self.threads.values()))
     @rule(data=st.data())
     def delete_item(self, data: st.DataObject) -> None:
-        tid = data.draw(st.sampled_from(sorted(t for t, m in self.threads.items() if m.items)))
+        tid = data.draw(st.sampled_from([t for t, m in self.threads.items() if m.items]))
         item_id = data.draw(st.sampled_from(self.threads[tid].items))
         self.call(self.storage.chatkit.delete_thread_item(tid, item_id, CTX))
         self.threads[tid].items.remove(item_id)
@@ -607,7 +607,7 @@ class ChatMachine(AsyncStateMachine):
     @precondition(lambda self: bool(self.threads))
     @rule(data=st.data())
     def delete_thread(self, data: st.DataObject) -> None:
-        tid = data.draw(st.sampled_from(sorted(self.threads)))
+        tid = data.draw(st.sampled_from(list(self.threads)))
         self.call(self.storage.chatkit.delete_thread(tid, CTX))
         del self.threads[tid]
 
@@ -618,7 +618,7 @@ class ChatMachine(AsyncStateMachine):
         order=st.sampled_from(["asc", "desc"]),
     )
     def page_items(self, data: st.DataObject, limit: int, order: str) -> None:
-        tid = data.draw(st.sampled_from(sorted(self.threads)))
+        tid = data.draw(st.sampled_from(list(self.threads)))
         seen = self.call(_all_items(self.storage, tid, order, limit))
         expected = self.threads[tid].items
         assert seen == (expected if order == "asc" else list(reversed(expected)))

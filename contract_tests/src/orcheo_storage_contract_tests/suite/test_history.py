@@ -466,14 +466,14 @@ class HistoryMachine(AsyncStateMachine):
     @precondition(lambda self: bool(self.model))
     @rule(data=st.data())
     def start_duplicate(self, data: st.DataObject) -> None:
-        eid = data.draw(st.sampled_from(sorted(self.model)))
+        eid = data.draw(st.sampled_from(list(self.model)))
         with pytest.raises(DuplicateError):
             self.call(self.storage.history.start_run(execution_id=eid, workflow_id="wf-a"))
 
     @precondition(lambda self: any(e.status is HistoryStatus.RUNNING for e in self.model.values()))
     @rule(data=st.data(), payload=json_values)
     def append(self, data: st.DataObject, payload: Any) -> None:
-        running = sorted(k for k, e in self.model.items() if e.status is HistoryStatus.RUNNING)
+        running = [k for k, e in self.model.items() if e.status is HistoryStatus.RUNNING]
         eid = data.draw(st.sampled_from(running))
         step = self.call(self.storage.history.append_step(eid, payload))
         expected_index = len(self.model[eid].payloads)
@@ -483,7 +483,7 @@ class HistoryMachine(AsyncStateMachine):
     @precondition(lambda self: any(e.status is HistoryStatus.RUNNING for e in self.model.values()))
     @rule(data=st.data(), bad=hostile_history_json)
     def append_rejected(self, data: st.DataObject, bad: dict[str, Any]) -> None:
-        running = sorted(k for k, e in self.model.items() if e.status is HistoryStatus.RUNNING)
+        running = [k for k, e in self.model.items() if e.status is HistoryStatus.RUNNING]
         eid = data.draw(st.sampled_from(running))
         with pytest.raises(ValidationError):
             self.call(self.storage.history.append_step(eid, bad))
@@ -491,7 +491,7 @@ class HistoryMachine(AsyncStateMachine):
     @precondition(lambda self: any(e.status is HistoryStatus.RUNNING for e in self.model.values()))
     @rule(data=st.data(), how=st.sampled_from(["completed", "error", "cancelled"]))
     def finish(self, data: st.DataObject, how: str) -> None:
-        running = sorted(k for k, e in self.model.items() if e.status is HistoryStatus.RUNNING)
+        running = [k for k, e in self.model.items() if e.status is HistoryStatus.RUNNING]
         eid = data.draw(st.sampled_from(running))
         history = self.storage.history
         if how == "completed":
