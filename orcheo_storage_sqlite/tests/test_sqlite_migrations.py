@@ -23,6 +23,7 @@ PINNED = {
     ("repository", 5): "f457a282e9620cdb9c0b04d22084e97f65618b0aa6c3aced8193ed8936ae3cc9",
     ("repository", 6): "8c1578eaeb11f30dcc6b96cf8399c50ef8ef0826dadb18d08db57d913716ec14",
     ("repository", 7): "4e3b34c258b9cfaf2030a1d50066c07908d9bf40751302fe1a79da71baa1ba79",
+    ("repository", 8): "3cc085a019a3c6d6fbb09b7d329adc4276651bc956138ea8f391f9c54ad7f870",
     ("tokens", 1): "d59709b6fbc0313357480684800e5563f46c3db5b22f137584a53b96b03316ae",
     ("vault", 1): "c2e3acb968ecbb55658610667401c2c01fd2c7c920aedf7c82fb1fb207ba0c53",
     ("chat", 1): "716ee75c61df84af26954b60ffb10eb343a9109647dc23f4912e80fd5fb223b8",

@@ -16,7 +16,8 @@ from orcheo_storage_sqlite._shared import require_workflow
 from orcheo_storage_sqlite.engine import Database
 from orcheo_storage_sqlite.tables import CANDIDATES
 
-_OPEN_BY_FINGERPRINT = "fingerprint = ? AND status IN ('pending', 'claimed')"
+_OPEN_BY_FINGERPRINT = """fingerprint = ? AND status IN ('pending', 'claimed')
+ORDER BY created_at, id LIMIT 1"""
 _OLDEST_PENDING = "status = 'pending' ORDER BY created_at, id LIMIT 1"
 _OLDEST_PENDING_CAPPED = "status = 'pending' AND attempt_count < ? ORDER BY created_at, id LIMIT 1"
 
@@ -65,7 +66,7 @@ class SqliteRemediationStore:
 
         def job(conn: sqlite3.Connection) -> RemediationCandidate:
             require_workflow(conn, workflow_id)
-            # The partial unique index backs this check up across processes.
+            # Check-then-insert under the write lock: idempotent across processes.
             existing = CANDIDATES.fetch_one(conn, _OPEN_BY_FINGERPRINT, (candidate.fingerprint,))
             if existing is not None:
                 return existing

@@ -270,6 +270,18 @@ REPOSITORY_STEPS: tuple[Step, ...] = (
             )""",
         ),
     ),
+    # A failed candidate may go back to pending while a newer pending one holds the same
+    # fingerprint (the state machine allows it), so an open fingerprint is not unique.
+    # Creation stays idempotent across processes: it checks and inserts under the write
+    # lock (BEGIN IMMEDIATE).
+    Step(
+        8,
+        "remediation fingerprints: plain index instead of a partial unique one",
+        (
+            "DROP INDEX remediation_open_fingerprint",
+            "CREATE INDEX remediation_fingerprint ON remediation_candidates (fingerprint, status)",
+        ),
+    ),
 )
 
 TOKEN_STEPS: tuple[Step, ...] = (
