@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from orcheo_storage.clock import utcnow
 from orcheo_storage.jsoncodec import JsonObject, dumps
 from orcheo_storage.models.listeners import ListenerCursor
 from orcheo_storage.models.triggers import CronConfig, RetryPolicy
@@ -158,11 +159,15 @@ def _plain(
     columns: tuple[tuple[str, str, str], ...],
 ) -> Mapping:
     """Tables whose logical fields are columns: ``(logical, physical, kind)`` with kind
-    ``raw``, ``ts`` (ISO text <-> microseconds) or ``json``."""
+    ``raw``, ``ts`` (ISO text <-> microseconds), ``json``, or ``touched``: a bookkeeping
+    timestamp of this schema that is not part of the logical row (not exported; set to the
+    import time on import)."""
 
     def export(row: Sequence[Any]) -> JsonObject:
         out: JsonObject = {}
         for (name, _, kind), value in zip(columns, row, strict=True):
+            if kind == "touched":
+                continue
             if kind == "ts":
                 out[name] = _iso(value)
             elif kind == "json":
@@ -175,7 +180,9 @@ def _plain(
         values: list[Any] = []
         for name, _, kind in columns:
             value = row.get(name)
-            if value is None:
+            if kind == "touched":
+                values.append(_stamp(utcnow()))
+            elif value is None:
                 values.append(None)
             elif kind == "ts":
                 values.append(_stamp(value))
@@ -242,7 +249,7 @@ MAPPINGS: dict[str, Mapping] = {
         (
             ("workflow_id", "workflow_id", "raw"),
             ("config", "config", "json"),
-            ("updated_at", "updated_at", "ts"),
+            ("updated_at", "updated_at", "touched"),
         ),
     ),
     "cron_triggers": _sub_config("cron_triggers", CRON, "config"),
