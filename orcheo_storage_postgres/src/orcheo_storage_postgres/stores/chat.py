@@ -42,9 +42,10 @@ _LOCK_THREAD = "SELECT workflow_id FROM chat_threads WHERE id = %s FOR UPDATE"
 _UPSERT_THREAD = """
 INSERT INTO chat_threads (id, title, created_at, updated_at, status, allowed_image_domains,
     metadata, workflow_id)
-VALUES (%(id)s, %(title)s, %(created_at)s, %(now)s, %(status)s, %(domains)s, %(metadata)s,
-    %(workflow_id)s)
-ON CONFLICT (id) DO UPDATE SET title = coalesce(excluded.title, chat_threads.title),
+VALUES (%(id)s, coalesce(%(title)s, %(derived)s), %(created_at)s, %(now)s, %(status)s,
+    %(domains)s, %(metadata)s, %(workflow_id)s)
+ON CONFLICT (id) DO UPDATE SET
+    title = coalesce(%(title)s, chat_threads.title, %(derived)s),
     updated_at = excluded.updated_at, status = excluded.status,
     allowed_image_domains = excluded.allowed_image_domains, metadata = excluded.metadata,
     workflow_id = excluded.workflow_id
@@ -186,16 +187,19 @@ class PostgresChatStore(Store[ChatContext]):
             existing = await q_one(conn, _LOCK_THREAD, (meta.id,))
             if existing is not None and not rules.visible(existing["workflow_id"], context):
                 raise ThreadNotFoundError(meta.id)
+            # Given title, else the stored one, else the first user message's (in SQL).
             title = meta.title or None
+            derived = None
             if title is None:
                 first = await q_one(conn, _FIRST_USER_ITEM, (meta.id,))
                 if first is not None:
-                    title = rules.default_title(_ITEM.validate_python(first["item"]))
+                    derived = rules.default_title(_ITEM.validate_python(first["item"]))
             await conn.execute(
                 _UPSERT_THREAD,
                 {
                     "id": meta.id,
                     "title": title,
+                    "derived": derived,
                     "created_at": ensure_utc(meta.created_at),
                     "now": utcnow(),
                     "status": jsonb(meta.status.model_dump(mode="json")),
