@@ -405,6 +405,14 @@ CREATE INDEX remediation_by_status
     ON remediation_candidates (status, created_at DESC, id DESC);
 """
 
+# A failed candidate may be re-opened while another of its fingerprint is open, so open
+# fingerprints are not unique; creation is serialised per fingerprint by an advisory lock.
+_REOPENABLE_REMEDIATIONS = """
+DROP INDEX remediation_open_fingerprint;
+CREATE INDEX remediation_open_fingerprint ON remediation_candidates (fingerprint, created_at)
+    WHERE status IN ('pending', 'claimed');
+"""
+
 STEPS: tuple[Step, ...] = (
     Step(1, "workflows_versions_runs", _WORKFLOWS),
     Step(2, "triggers_listeners_remediations", _COORDINATION),
@@ -413,6 +421,7 @@ STEPS: tuple[Step, ...] = (
     Step(5, "chat_item_ids_and_text_search", _CHAT_ITEM_IDS_AND_TEXT_SEARCH),
     Step(6, "verbatim_documents", _VERBATIM_DOCUMENTS),
     Step(7, "list_indexes", _LIST_INDEXES),
+    Step(8, "reopenable_remediations", _REOPENABLE_REMEDIATIONS),
 )
 """Append-only. The version of step ``i`` is ``i + 1``."""
 

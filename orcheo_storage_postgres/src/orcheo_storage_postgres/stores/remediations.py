@@ -7,7 +7,6 @@ from uuid import UUID
 
 from orcheo_storage.clock import utcnow
 from orcheo_storage.errors import (
-    ConflictError,
     RemediationNotFoundError,
     ValidationError,
     WorkflowNotFoundError,
@@ -15,18 +14,16 @@ from orcheo_storage.errors import (
 from orcheo_storage.models.remediations import RemediationCandidate, RemediationStatus
 from orcheo_storage.rules import remediations as rules
 from orcheo_storage.rules.pagination import check_limit
-from psycopg import sql
 
 from orcheo_storage_postgres._db import Db, q_one
-from orcheo_storage_postgres._errors import ForeignKeyViolation, UniqueViolation
+from orcheo_storage_postgres._errors import ForeignKeyViolation
 from orcheo_storage_postgres.stores._codecs import CANDIDATES
 from orcheo_storage_postgres.stores._enums import parse
 
-_INSERT_IF_NEW = CANDIDATES.insert_sql + sql.SQL(
-    " ON CONFLICT (fingerprint) WHERE status IN ('pending', 'claimed') DO NOTHING"
-)
+# Idempotent creation across processes: one creator per fingerprint at a time.
+_LOCK_FINGERPRINT = "SELECT pg_advisory_xact_lock(hashtext('orcheo_remediation:' || %s))"
 _OPEN_BY_FINGERPRINT = CANDIDATES.select(
-    "fingerprint = %(fp)s AND status IN ('pending', 'claimed')"
+    "fingerprint = %(fp)s AND status IN ('pending', 'claimed')", "ORDER BY created_at, id LIMIT 1"
 )
 _GET = CANDIDATES.select("id = %(id)s")
 _GET_FOR_UPDATE = CANDIDATES.select("id = %(id)s", "FOR UPDATE")
@@ -71,21 +68,16 @@ class PostgresRemediationStore:
             context=context,
             classification=classification,
         )
-        for _ in range(10):
-            try:
-                async with self._db.transaction() as conn:
-                    cur = await conn.execute(_INSERT_IF_NEW, CANDIDATES.params(candidate))
-                    if cur.rowcount == 1:
-                        return candidate
-                    row = await q_one(conn, _OPEN_BY_FINGERPRINT, {"fp": fingerprint})
-                    if row is not None:
-                        return CANDIDATES.load(row)
-            except ForeignKeyViolation:
-                raise WorkflowNotFoundError(workflow_id) from None
-            except UniqueViolation:
-                pass
-            # The open candidate closed between the two statements: try again.
-        raise RuntimeError("remediation fingerprint kept changing state")  # pragma: no cover
+        try:
+            async with self._db.transaction() as conn:
+                await conn.execute(_LOCK_FINGERPRINT, (fingerprint,))
+                row = await q_one(conn, _OPEN_BY_FINGERPRINT, {"fp": fingerprint})
+                if row is not None:
+                    return CANDIDATES.load(row)
+                await conn.execute(CANDIDATES.insert_sql, CANDIDATES.params(candidate))
+        except ForeignKeyViolation:
+            raise WorkflowNotFoundError(workflow_id) from None
+        return candidate
 
     async def get_candidate(self, candidate_id: UUID) -> RemediationCandidate:
         row = await self._db.one(_GET, {"id": candidate_id})
@@ -121,28 +113,22 @@ class PostgresRemediationStore:
         last_error: str | None = None,
     ) -> RemediationCandidate:
         status = parse(RemediationStatus, target, entity="remediation", field="status")
-        try:
-            async with self._db.transaction() as conn:
-                row = await q_one(conn, _GET_FOR_UPDATE, {"id": candidate_id})
-                if row is None:
-                    raise RemediationNotFoundError(candidate_id)
-                updated = rules.transition(
-                    CANDIDATES.load(row),
-                    status,
-                    now=utcnow(),
-                    action=action,
-                    developer_note=developer_note,
-                    artifacts=artifacts,
-                    validation_result=validation_result,
-                    last_error=last_error,
-                )
-                await conn.execute(_UPDATE, CANDIDATES.params(updated))
-                return updated
-        except UniqueViolation:
-            # Re-opening (-> pending) while another candidate of the fingerprint is open.
-            raise ConflictError(
-                "another open remediation candidate has the same fingerprint"
-            ) from None
+        async with self._db.transaction() as conn:
+            row = await q_one(conn, _GET_FOR_UPDATE, {"id": candidate_id})
+            if row is None:
+                raise RemediationNotFoundError(candidate_id)
+            updated = rules.transition(
+                CANDIDATES.load(row),
+                status,
+                now=utcnow(),
+                action=action,
+                developer_note=developer_note,
+                artifacts=artifacts,
+                validation_result=validation_result,
+                last_error=last_error,
+            )
+            await conn.execute(_UPDATE, CANDIDATES.params(updated))
+            return updated
 
     async def list_candidates(
         self,
