@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from orcheo_storage.clock import ensure_utc, optional_utc, utcnow
-from orcheo_storage.errors import SubscriptionNotFoundError, ValidationError, VersionNotFoundError
+from orcheo_storage.errors import SubscriptionNotFoundError, VersionNotFoundError
 from orcheo_storage.jsoncodec import check_text
 from orcheo_storage.models.common import build
 from orcheo_storage.models.listeners import (
@@ -19,6 +19,7 @@ from orcheo_storage.models.listeners import (
 )
 from orcheo_storage.models.workflows import WorkflowRun
 from orcheo_storage.rules import listeners as listener_rules
+from orcheo_storage.rules.states import parse_state
 
 from orcheo_storage_sqlite._shared import (
     build_run,
@@ -44,10 +45,7 @@ _PRUNE = "DELETE FROM listener_dedupe WHERE expires_at <= ?"
 
 
 def _status(status: ListenerStatus | str) -> ListenerStatus:
-    try:
-        return ListenerStatus(status)
-    except ValueError:
-        raise ValidationError(f"unknown listener status: {status!r}", field="status") from None
+    return parse_state(ListenerStatus, status, entity="listener", field="status")
 
 
 def _require(conn: sqlite3.Connection, subscription_id: UUID) -> ListenerSubscription:

@@ -11,6 +11,7 @@ from orcheo_storage.errors import RemediationNotFoundError, ValidationError
 from orcheo_storage.models.remediations import RemediationCandidate, RemediationStatus
 from orcheo_storage.rules import remediations as remediation_rules
 from orcheo_storage.rules.pagination import check_limit
+from orcheo_storage.rules.states import parse_state
 
 from orcheo_storage_sqlite._shared import require_workflow
 from orcheo_storage_sqlite.engine import Database
@@ -23,10 +24,7 @@ _OLDEST_PENDING_CAPPED = "status = 'pending' AND attempt_count < ? ORDER BY crea
 
 
 def _status(status: RemediationStatus | str) -> RemediationStatus:
-    try:
-        return RemediationStatus(status)
-    except ValueError:
-        raise ValidationError(f"unknown remediation status: {status!r}", field="status") from None
+    return parse_state(RemediationStatus, status, entity="remediation", field="status")
 
 
 def _require(conn: sqlite3.Connection, candidate_id: UUID) -> RemediationCandidate:

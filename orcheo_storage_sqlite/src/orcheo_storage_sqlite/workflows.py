@@ -10,7 +10,6 @@ from orcheo_storage.clock import utcnow
 from orcheo_storage.errors import (
     HandleConflictError,
     RunNotFoundError,
-    ValidationError,
     VersionNotFoundError,
     WorkflowNotFoundError,
 )
@@ -29,6 +28,7 @@ from orcheo_storage.rules import versions as version_rules
 from orcheo_storage.rules import workflows as workflow_rules
 from orcheo_storage.rules.handles import normalise_ref, ref_as_uuid
 from orcheo_storage.rules.pagination import check_limit
+from orcheo_storage.rules.states import parse_state
 
 from orcheo_storage_sqlite._shared import (
     build_run,
@@ -58,10 +58,7 @@ def _handle_conflict(exc: sqlite3.IntegrityError, handle: str | None) -> Excepti
 
 
 def _run_status(target: RunStatus | str) -> RunStatus:
-    try:
-        return RunStatus(target)
-    except ValueError:
-        raise ValidationError(f"unknown run status: {target!r}", field="target") from None
+    return parse_state(RunStatus, target, entity="run", field="target")
 
 
 class SqliteWorkflowRepository:

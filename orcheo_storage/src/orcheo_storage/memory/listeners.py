@@ -9,7 +9,6 @@ from uuid import UUID
 from orcheo_storage.clock import ensure_utc, optional_utc, utcnow
 from orcheo_storage.errors import (
     SubscriptionNotFoundError,
-    ValidationError,
     VersionNotFoundError,
 )
 from orcheo_storage.jsoncodec import check_text
@@ -24,13 +23,11 @@ from orcheo_storage.models.listeners import (
 )
 from orcheo_storage.models.workflows import WorkflowRun
 from orcheo_storage.rules import listeners as listener_rules
+from orcheo_storage.rules.states import parse_state
 
 
 def _status(status: ListenerStatus | str) -> ListenerStatus:
-    try:
-        return ListenerStatus(status)
-    except ValueError:
-        raise ValidationError(f"unknown listener status: {status!r}", field="status") from None
+    return parse_state(ListenerStatus, status, entity="listener", field="status")
 
 
 def _ordered(subs: list[ListenerSubscription]) -> list[ListenerSubscription]:

@@ -13,13 +13,11 @@ from orcheo_storage.memory.workflows import require_workflow
 from orcheo_storage.models.remediations import RemediationCandidate, RemediationStatus
 from orcheo_storage.rules import remediations as remediation_rules
 from orcheo_storage.rules.pagination import check_limit
+from orcheo_storage.rules.states import parse_state
 
 
 def _status(status: RemediationStatus | str) -> RemediationStatus:
-    try:
-        return RemediationStatus(status)
-    except ValueError:
-        raise ValidationError(f"unknown remediation status: {status!r}", field="status") from None
+    return parse_state(RemediationStatus, status, entity="remediation", field="status")
 
 
 def _key(candidate: RemediationCandidate) -> tuple[Any, str]:

@@ -10,7 +10,6 @@ from orcheo_storage.clock import utcnow
 from orcheo_storage.errors import (
     HandleConflictError,
     RunNotFoundError,
-    ValidationError,
     VersionNotFoundError,
     WorkflowNotFoundError,
 )
@@ -33,6 +32,7 @@ from orcheo_storage.rules import versions as version_rules
 from orcheo_storage.rules import workflows as workflow_rules
 from orcheo_storage.rules.handles import normalise_ref, ref_as_uuid
 from orcheo_storage.rules.pagination import check_limit
+from orcheo_storage.rules.states import parse_state
 
 
 def require_workflow(state: MemoryState, workflow_id: UUID) -> Workflow:
@@ -79,10 +79,7 @@ def build_run(
 
 
 def _run_status(target: RunStatus | str) -> RunStatus:
-    try:
-        return RunStatus(target)
-    except ValueError:
-        raise ValidationError(f"unknown run status: {target!r}", field="target") from None
+    return parse_state(RunStatus, target, entity="run", field="target")
 
 
 class MemoryWorkflowRepository:

@@ -21,11 +21,11 @@ from orcheo_storage.models.listeners import (
 )
 from orcheo_storage.models.workflows import WorkflowRun
 from orcheo_storage.rules import listeners as rules
+from orcheo_storage.rules.states import parse_state
 
 from orcheo_storage_postgres._db import Conn, Db, q_all, q_one
 from orcheo_storage_postgres._errors import ForeignKeyViolation
 from orcheo_storage_postgres.stores._codecs import CURSORS, SUBSCRIPTIONS
-from orcheo_storage_postgres.stores._enums import parse
 from orcheo_storage_postgres.stores.workflows import insert_run
 
 _LOCK_WORKFLOW = "SELECT id FROM workflows WHERE id = %s FOR UPDATE"
@@ -138,7 +138,7 @@ class PostgresListenerStore:
         actor: str,
         last_error: str | None = None,
     ) -> ListenerSubscription:
-        target = parse(ListenerStatus, status, entity="listener", field="status")
+        target = parse_state(ListenerStatus, status, entity="listener", field="status")
         async with self._db.transaction() as conn:
             row = await q_one(conn, _GET_FOR_UPDATE, {"id": subscription_id})
             if row is None:

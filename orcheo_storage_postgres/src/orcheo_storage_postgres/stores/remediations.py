@@ -14,11 +14,11 @@ from orcheo_storage.errors import (
 from orcheo_storage.models.remediations import RemediationCandidate, RemediationStatus
 from orcheo_storage.rules import remediations as rules
 from orcheo_storage.rules.pagination import check_limit
+from orcheo_storage.rules.states import parse_state
 
 from orcheo_storage_postgres._db import Db, q_one
 from orcheo_storage_postgres._errors import ForeignKeyViolation
 from orcheo_storage_postgres.stores._codecs import CANDIDATES
-from orcheo_storage_postgres.stores._enums import parse
 
 # Idempotent creation across processes: one creator per fingerprint at a time.
 _LOCK_FINGERPRINT = "SELECT pg_advisory_xact_lock(hashtext('orcheo_remediation:' || %s))"
@@ -112,7 +112,7 @@ class PostgresRemediationStore:
         validation_result: dict[str, Any] | None = None,
         last_error: str | None = None,
     ) -> RemediationCandidate:
-        status = parse(RemediationStatus, target, entity="remediation", field="status")
+        status = parse_state(RemediationStatus, target, entity="remediation", field="status")
         async with self._db.transaction() as conn:
             row = await q_one(conn, _GET_FOR_UPDATE, {"id": candidate_id})
             if row is None:
@@ -141,7 +141,7 @@ class PostgresRemediationStore:
         st = (
             None
             if status is None
-            else parse(RemediationStatus, status, entity="remediation", field="status").value
+            else parse_state(RemediationStatus, status, entity="remediation", field="status").value
         )
         rows = await self._db.all(_LIST, {"wf": workflow_id, "st": st, "n": limit})
         return [CANDIDATES.load(r) for r in rows]

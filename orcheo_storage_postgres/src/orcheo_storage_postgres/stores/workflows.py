@@ -28,12 +28,12 @@ from orcheo_storage.rules import handles, runs, versions
 from orcheo_storage.rules import listeners as listener_rules
 from orcheo_storage.rules import workflows as wf_rules
 from orcheo_storage.rules.pagination import check_limit, decode_cursor, encode_cursor
+from orcheo_storage.rules.states import parse_state
 from orcheo_storage.rules.workflows import WorkflowChanges
 
 from orcheo_storage_postgres._db import Conn, Db, q_all, q_one
 from orcheo_storage_postgres._errors import UniqueViolation
 from orcheo_storage_postgres.stores._codecs import RUNS, SUBSCRIPTIONS, VERSIONS, WORKFLOWS
-from orcheo_storage_postgres.stores._enums import parse
 
 _GET = WORKFLOWS.select("id = %(id)s")
 _GET_FOR_UPDATE = WORKFLOWS.select("id = %(id)s", "FOR UPDATE")
@@ -380,7 +380,7 @@ class PostgresWorkflowRepository:
     ) -> WorkflowRun:
         # The row lock serialises racing callers; the loser re-reads the new status and the
         # state machine rejects its transition.
-        status = parse(RunStatus, target, entity="run", field="target")
+        status = parse_state(RunStatus, target, entity="run", field="target")
         async with self._db.transaction() as conn:
             row = await q_one(conn, _GET_RUN_FOR_UPDATE, {"id": run_id})
             if row is None:

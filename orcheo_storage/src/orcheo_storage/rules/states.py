@@ -10,11 +10,11 @@ from orcheo_storage.errors import ValidationError
 E = TypeVar("E", bound=enum.Enum)
 
 
-def parse(kind: type[E], value: E | str, *, entity: str, field: str) -> E:
-    """``kind(value)``.
+def parse_state(kind: type[E], value: E | str, *, entity: str, field: str) -> E:
+    """``kind(value)``, the same way on every backend.
 
     Raises:
-        ValidationError: ``value`` names no member of ``kind``.
+        ValidationError: ``value`` names no member of ``kind`` ("unknown <entity> status").
     """
     try:
         return kind(value)
