@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from orcheo_storage.errors import ValidationError
-from orcheo_storage.jsoncodec import MAX_DEPTH, _checked, normalise_json
+from orcheo_storage.jsoncodec import MAX_DEPTH, _checked, _encode, dumps, loads, normalise_json
 
 hostile_text = st.text(st.characters(codec=None, categories=["Cs", "Cc", "Lu", "Ll"]), max_size=8)
 scalars = (
@@ -91,3 +91,31 @@ def test_subclasses_and_decimals_take_the_checked_walk():
         pass
 
     assert normalise_json({"d": Decimal("1.5"), "t": (Tag("x"),)}) == {"d": 1.5, "t": ["x"]}
+
+
+safe_text = st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), max_size=8)
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | safe_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(safe_text, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_values, st.booleans())
+def test_fast_dumps_matches_the_exact_encoder(value, sort_keys):
+    normalised = normalise_json(value)
+    parts: list[str] = []
+    _encode(normalised, parts, sort_keys)
+    assert dumps(normalised, sort_keys=sort_keys) == "".join(parts)
+    assert loads(dumps(normalised)) == normalised
+
+
+def test_exponent_floats_are_written_positionally():
+    assert dumps({"a": 1e30, "b": 1e-7, "c": "1e+5 in text"}) == (
+        '{"a":1000000000000000000000000000000.0,"b":0.0000001,"c":"1e+5 in text"}'
+    )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeAlias
@@ -203,11 +204,36 @@ def _encode(value: JsonValue, parts: list[str], sort_keys: bool) -> None:
         parts.append("}")
 
 
+def _no_default(value: Any) -> Any:
+    raise _NeedsCheckedPath  # a Decimal (or anything else json cannot encode natively)
+
+
+_C_ENCODERS = {
+    sort: json.JSONEncoder(
+        ensure_ascii=False,
+        separators=(",", ":"),
+        sort_keys=sort,
+        allow_nan=False,
+        default=_no_default,
+    )
+    for sort in (False, True)
+}
+# A float that repr() writes in exponent notation: the only place the C encoder's output
+# differs from ours (we write floats positionally so JSONB cannot turn them into integers).
+_EXPONENT = re.compile(r"[0-9]e[+-][0-9]")
+
+
 def dumps(value: JsonValue, *, sort_keys: bool = False) -> str:
     """Encode a normalised JSON value compactly (no whitespace), exact for numbers."""
-    parts: list[str] = []
-    _encode(value, parts, sort_keys)
-    return "".join(parts)
+    try:
+        text = _C_ENCODERS[sort_keys].encode(value)
+    except (_NeedsCheckedPath, ValueError, TypeError):
+        text = None
+    if text is None or _EXPONENT.search(text):
+        parts: list[str] = []
+        _encode(value, parts, sort_keys)
+        text = "".join(parts)
+    return text
 
 
 def _parse_float(literal: str) -> float | Decimal:

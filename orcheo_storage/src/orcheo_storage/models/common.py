@@ -90,6 +90,9 @@ def _translate(exc: pydantic.ValidationError) -> ValidationError:
     cause = ctx.get("error")
     if isinstance(cause, ValidationError):
         message = str(cause).split(": ", 1)[-1] if cause.field else str(cause)
+        # A JSON path from the codec ("$.a[0]") continues the model field's path.
+        if cause.field and cause.field.startswith("$") and field:
+            field = field + cause.field[1:]
     elif message.startswith("Value error, "):
         message = message[len("Value error, ") :]
     return ValidationError(message, field=field)

@@ -37,21 +37,23 @@ def new_version(
     Raises:
         ValidationError: the graph is not a JSON object or holds hostile input.
     """
-    clean_graph = normalise_object(graph, "graph")
-    return build(
+    # The model validates (and normalises) the graph once; the checksum is then taken of
+    # exactly what is stored.
+    version = build(
         WorkflowVersion,
         id=version_id or uuid.uuid4(),
         workflow_id=workflow_id,
         version=number,
-        graph=clean_graph,
+        graph=graph,
         metadata=metadata or {},
         runnable_config=runnable_config,
         notes=notes,
         created_by=created_by,
         created_at=now,
-        checksum=graph_checksum(clean_graph),
+        checksum="",
         audit_log=[audit(created_by, "version_created", now)],
     )
+    return version.model_copy(update={"checksum": graph_checksum(version.graph)})
 
 
 def prepare_version_input(
