@@ -239,8 +239,17 @@ passwords = st.text(
     max_size=20,
 ).filter(lambda p: p.strip() == p)
 
+# Everything the DSNs below contain besides the password: a password that occurs in this text
+# (say "user") would be "found" after redaction without any leak, so such draws are skipped.
+_TEMPLATE_TEXT = (
+    "postgresql://orcheo:***@db.example:5432/orcheo?sslmode=require "
+    "postgresql://orcheo@db.example/orcheo?password=***x "
+    "host=db.example user=orcheo password=*** dbname=orcheo "
+    "host=db.example password=*** with spaces' dbname=orcheo"
+)
 
-@given(passwords)
+
+@given(passwords.filter(lambda p: p not in _TEMPLATE_TEXT))
 def test_no_password_survives_redaction(password: str) -> None:
     url = f"postgresql://orcheo:{password}@db.example:5432/orcheo?sslmode=require"
     # in a query string "&" separates parameters, so such a password cannot contain it
