@@ -11,6 +11,12 @@ import os
 
 from hypothesis import settings
 
-settings.register_profile("orcheo-core", max_examples=100, deadline=None)
+# Derandomized in CI (CI=true), like Hypothesis's own "ci" profile: reproducible landings.
+settings.register_profile(
+    "orcheo-core",
+    max_examples=100,
+    deadline=None,
+    derandomize=os.environ.get("CI", "").lower() == "true",
+)
 settings.register_profile("orcheo-core-deep", max_examples=2_000, deadline=None)
 settings.load_profile(os.environ.get("ORCHEO_HYPOTHESIS_PROFILE", "orcheo-core"))
