@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,12 @@ from orcheo_storage.migration.manifest import (
 from orcheo_storage.migration.progress import NullReporter, Reporter
 from orcheo_storage.migration.sources import RowSource
 from orcheo_storage.migration.tables import TABLES_BY_NAME, dependency_order
+from orcheo_storage.migration.versions import (
+    DIGEST_KIND,
+    version_line,
+    versioned_rows,
+    versions_kind,
+)
 
 DONE = "done.json"
 
@@ -126,6 +133,7 @@ async def export(
         result.resumed = True
     else:
         write_manifest(folder, result.manifest)
+        write_versions_kind(folder, versions_kind(source))
 
     tables: list[TableEntry] = []
     for table in dependency_order(source.tables()):
@@ -175,14 +183,16 @@ async def _export_table(
         table_dir / JOURNAL, b"".join((e.model_dump_json() + "\n").encode() for e in journal)
     )
     key = TABLES_BY_NAME[table].key if table in TABLES_BY_NAME else ("id",)
+    kind = versions_kind(source)
     expected = print_.counts.get(table, 0)
     reporter.start("export", table, expected)
     batches: list[BatchEntry] = []
     rows_total = 0
     last_key: list[object] | None = None
-    async for rows in source.export_rows(table, batch_size=batch_size):
-        if not rows:
+    async for lazy in versioned_rows(source, table, batch_size=batch_size):
+        if not lazy:
             continue
+        rows = [thunk() for _, _, thunk in lazy]
         number = len(batches)
         data = b"".join(encode_line(row) for row in rows)
         digest = hashlib.sha256(data).hexdigest()
@@ -197,8 +207,16 @@ async def _export_table(
             batches.append(done)
         else:
             # Canonical digests now, from the rows in hand, spare verify decoding this side.
-            index = b"".join(
-                encode_line([*row_key(row, key), row_digest(row).hex()]) for row in rows
+            keys = [row_key(row, key) for row in rows]
+            digests = (
+                [version for _, version, _ in lazy]
+                if kind == DIGEST_KIND
+                else [row_digest(row) for row in rows]
+            )
+            index = b"".join(encode_line([*k, d.hex()]) for k, d in zip(keys, digests, strict=True))
+            versions = b"".join(
+                version_line(source_key, k, version)
+                for (source_key, version, _), k in zip(lazy, keys, strict=True)
             )
             entry = BatchEntry(
                 batch=number,
@@ -206,8 +224,10 @@ async def _export_table(
                 sha256=digest,
                 bytes=len(data),
                 index_sha256=hashlib.sha256(index).hexdigest(),
+                versions_sha256=hashlib.sha256(versions).hexdigest(),
             )
             write_atomic(table_dir / entry.index_name(), index)
+            write_atomic(table_dir / entry.versions_name(), versions)
             write_atomic(table_dir / batch_file_name(number), data)
             append_journal(table_dir, entry)
             result.rows_written += len(rows)
@@ -230,6 +250,23 @@ async def _export_table(
     finished = TableEntry(name=table, rows=rows_total, batches=batches, highest_key=last_key)
     write_atomic(done_path, finished.model_dump_json().encode("utf-8"))
     return finished
+
+
+VERSIONS_KIND = "versions.json"
+
+
+def write_versions_kind(folder: Path, kind: str) -> None:
+    """Record how the export's row versions were computed (checked by a later sync)."""
+    write_atomic(folder / VERSIONS_KIND, json.dumps({"kind": kind}).encode("utf-8"))
+
+
+def read_versions_kind(folder: Path) -> str | None:
+    """How the export in ``folder`` versioned its rows, or ``None`` (exported before versions)."""
+    path = folder / VERSIONS_KIND
+    if not path.exists():
+        return None
+    kind = json.loads(path.read_bytes()).get("kind")
+    return str(kind) if kind is not None else None
 
 
 def folder_size(folder: Path) -> int:

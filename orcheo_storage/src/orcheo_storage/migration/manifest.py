@@ -69,6 +69,7 @@ class BatchEntry(BaseModel):
     sha256: str
     bytes: int = 0
     index_sha256: str | None = None
+    versions_sha256: str | None = None
 
     def file_name(self) -> str:
         return batch_file_name(self.batch)
@@ -76,6 +77,10 @@ class BatchEntry(BaseModel):
     def index_name(self) -> str:
         """The batch's digest index: one ``[key..., sha256 of the canonical row]`` per row."""
         return f"{self.batch:06d}.digests"
+
+    def versions_name(self) -> str:
+        """The batch's row versions, for incremental sync (:mod:`..versions`)."""
+        return f"{self.batch:06d}.versions"
 
     def batch_id(self, table: str) -> str:
         """The ledger id of this batch in the target: ``table:batch_no:sha256``."""
