@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from orcheo_storage.cli import backends, contract, demo, doctor, migrate, schema
+from orcheo_storage.cli import backends, contract, demo, doctor, migrate, migrate_sync, schema
 
 app = typer.Typer(
     name="orcheo-storage",
@@ -22,6 +22,7 @@ backends.register(app)
 doctor.register(app)
 schema.register(app)
 demo.register(app)
+migrate_sync.register(migrate.migrate_app)
 migrate.register(app)
 contract.register(app)
 
