@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from orcheo_storage.errors import DuplicateError, UnsupportedError, ValidationError
-from orcheo_storage.jsoncodec import JsonObject, check_text
+from orcheo_storage.jsoncodec import JsonObject, JsonValue, check_text
+from orcheo_storage.memory._changes import apply_changes
 from orcheo_storage.memory._rows import CORE_TABLES, TableSpec
 from orcheo_storage.memory._state import MemoryState
 from orcheo_storage.migration.tables import TABLES_BY_NAME
@@ -34,7 +35,8 @@ class MemoryBulkTransfer:
     """:class:`~orcheo_storage.protocols.backend.BulkTransfer` over a session's state.
 
     Export takes a snapshot of the table when it starts. ``import_batch`` parses and
-    checks every row before writing any, so a batch applies whole or not at all.
+    checks every row before writing any, and ``apply_changes`` undoes its writes when a
+    row fails, so a batch applies whole or not at all.
     """
 
     def __init__(self, state: MemoryState) -> None:
@@ -69,6 +71,23 @@ class MemoryBulkTransfer:
             parsed.append(entry)
         for entry in parsed:
             spec.put(self._state, entry)
+        self._state.imported_batches.add(batch_id)
+        return True
+
+    async def apply_changes(
+        self,
+        table: str,
+        upserts: list[JsonObject],
+        deletes: list[list[JsonValue]],
+        *,
+        batch_id: str,
+    ) -> bool:
+        check_text(batch_id, "batch_id")
+        spec = _spec(table)
+        if batch_id in self._state.imported_batches:
+            return False
+        # No await from here on: the batch is atomic with respect to every other task.
+        apply_changes(self._state, table, spec, upserts, deletes)
         self._state.imported_batches.add(batch_id)
         return True
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orcheo_storage.jsoncodec import JsonObject
+from orcheo_storage.jsoncodec import JsonObject, JsonValue
 from orcheo_storage.protocols.agentensor import AgentensorStore
 from orcheo_storage.protocols.chat import ChatStore
 from orcheo_storage.protocols.coordination import ListenerStore, RemediationStore, TriggerStore
@@ -99,6 +99,29 @@ class BulkTransfer(Protocol):
         """Insert ``rows`` and record ``batch_id`` in the ledger in one transaction.
 
         Returns ``False`` (and writes nothing) when ``batch_id`` was already imported.
+        """
+        ...
+
+    async def apply_changes(
+        self,
+        table: str,
+        upserts: list[JsonObject],
+        deletes: list[list[JsonValue]],
+        *,
+        batch_id: str,
+    ) -> bool:
+        """Apply one batch of changes to a logical table, exactly once.
+
+        In one transaction with the ledger row for ``batch_id`` (the same ledger import_batch uses):
+        delete the rows whose logical key (migration.tables key columns, in order; dotted key
+        columns like ``credential.id`` name the nested value) is in ``deletes``; then insert each
+        row of ``upserts``, or, when a row with its logical key exists, update that row in place
+        (never delete + insert: children referencing it must survive). Per-parent counters
+        (version numbering, history step counts, chat item ordinals, checkpoint versions, the
+        token audit sequence) are raised exactly as import_batch raises them, never lowered.
+        Returns False and changes nothing when ``batch_id`` is already in the ledger.
+        Rows are validated exactly as import_batch validates them; a bad row raises the same
+        typed errors (ValidationError / ConflictError / NotFoundError) and nothing of the batch stays.
         """
         ...
 
