@@ -10,6 +10,7 @@ from orcheo_storage.jsoncodec import JsonObject, JsonValue, check_text
 from orcheo_storage.memory._changes import apply_changes
 from orcheo_storage.memory._rows import CORE_TABLES, TableSpec
 from orcheo_storage.memory._state import MemoryState
+from orcheo_storage.migration.canonical import row_key
 from orcheo_storage.migration.tables import TABLES_BY_NAME
 from orcheo_storage.rules.pagination import check_limit
 
@@ -52,6 +53,11 @@ class MemoryBulkTransfer:
 
     async def count_rows(self, table: str) -> int:
         return len(_spec(table).export(self._state))
+
+    async def fetch_rows(self, table: str, keys: list[list[JsonValue]]) -> list[JsonObject]:
+        wanted = {tuple(key) for key in keys}
+        columns = TABLES_BY_NAME[table].key if table in TABLES_BY_NAME else ("id",)
+        return [r for r in _spec(table).export(self._state) if row_key(r, columns) in wanted]
 
     async def import_batch(self, table: str, rows: list[JsonObject], *, batch_id: str) -> bool:
         check_text(batch_id, "batch_id")

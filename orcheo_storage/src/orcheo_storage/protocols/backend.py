@@ -125,6 +125,15 @@ class BulkTransfer(Protocol):
         """
         ...
 
+    async def fetch_rows(self, table: str, keys: list[list[JsonValue]]) -> list[JsonObject]:
+        """The rows of ``table`` whose logical key is one of ``keys`` (absent keys are skipped).
+
+        Keys are given as :func:`~orcheo_storage.migration.canonical.row_key` returns them
+        for an exported row; rows come back in the form :meth:`export_rows` yields them, in
+        any order. This is how an incremental sync reads back what it changed.
+        """
+        ...
+
     async def imported_batches(self) -> set[str]: ...
 
 
