@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orcheo_storage.errors import ValidationError
-from orcheo_storage.jsoncodec import JsonObject
+from orcheo_storage.jsoncodec import JsonObject, JsonValue
 from orcheo_storage.migration.tables import TABLES_BY_NAME
 from orcheo_storage.models.common import build
 from orcheo_storage.models.vault import StoredCredential
@@ -24,6 +24,7 @@ from psycopg import sql
 from orcheo_storage_postgres._db import Db, q_one
 from orcheo_storage_postgres._errors import translated
 from orcheo_storage_postgres._rows import jsonb, plain
+from orcheo_storage_postgres.bulk_changes import apply_batch
 from orcheo_storage_postgres.stores import _codecs as c
 
 Row = dict[str, Any]
@@ -268,6 +269,18 @@ class PostgresBulkTransfer:
             for statement in spec.after_import:
                 await conn.execute(statement, {"ids": ids} if spec.parent else None)
         return True
+
+    async def apply_changes(
+        self,
+        table: str,
+        upserts: list[JsonObject],
+        deletes: list[list[JsonValue]],
+        *,
+        batch_id: str,
+    ) -> bool:
+        """Deletes, then in-place upserts, with the ledger row (see :mod:`.bulk_changes`)."""
+        spec = _spec(table)
+        return await apply_batch(self._db, table, spec, upserts, deletes, batch_id=batch_id)
 
     async def imported_batches(self) -> set[str]:
         rows = await self._db.all("SELECT batch_id FROM orcheo_migration_ledger")

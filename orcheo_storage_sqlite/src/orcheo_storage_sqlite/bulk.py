@@ -3,7 +3,8 @@
 Export streams a table in key order with keyset pagination (one short read per batch,
 so memory stays constant and no read transaction is held between batches). Import
 writes a batch and its ledger row in one ``BEGIN IMMEDIATE`` transaction: a batch is
-applied exactly once even when an import is killed and resumed.
+applied exactly once even when an import is killed and resumed. ``apply_changes`` does
+the same for a batch of deletes and in-place upserts (:mod:`.bulk_changes`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 
 from orcheo_storage.clock import utcnow
 from orcheo_storage.errors import ValidationError
-from orcheo_storage.jsoncodec import JsonObject
+from orcheo_storage.jsoncodec import JsonObject, JsonValue
 
+from orcheo_storage_sqlite.bulk_changes import apply_job
 from orcheo_storage_sqlite.bulk_tables import MAPPINGS, Mapping
 from orcheo_storage_sqlite.codec import ts
 from orcheo_storage_sqlite.engine import Database
@@ -85,6 +87,18 @@ class SqliteBulkTransfer:
             return True
 
         return await db.write(job)
+
+    async def apply_changes(
+        self,
+        table: str,
+        upserts: list[JsonObject],
+        deletes: list[list[JsonValue]],
+        *,
+        batch_id: str,
+    ) -> bool:
+        """Delete, then insert or update in place, with the ledger row in one transaction."""
+        mapping, db = self._mapping(table)
+        return await db.write(apply_job(table, mapping, upserts, deletes, batch_id))
 
     async def imported_batches(self) -> set[str]:
         found: set[str] = set()

@@ -1,25 +1,28 @@
 """How each logical table of :mod:`orcheo_storage.migration.tables` maps to this schema.
 
 A logical row is the model's JSON form (datetimes as ISO text, UUIDs as text, exact
-numbers kept); :class:`Mapping` converts physical rows to logical rows on export and
-logical rows back to INSERT parameters on import.
+numbers kept); each :class:`~orcheo_storage_sqlite.bulk_mapping.Mapping` converts physical
+rows to logical rows on export and logical rows back to the parameters of one INSERT on
+import (and of the same INSERT as an upsert in ``apply_changes``).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from orcheo_storage.clock import utcnow
+from orcheo_storage.errors import ValidationError
 from orcheo_storage.jsoncodec import JsonObject, dumps
+from orcheo_storage.models.common import build
 from orcheo_storage.models.listeners import ListenerCursor
 from orcheo_storage.models.triggers import CronConfig, RetryPolicy
 from orcheo_storage.models.vault import StoredCredential
 from pydantic import BaseModel
 
+from orcheo_storage_sqlite.bulk_mapping import Mapping
 from orcheo_storage_sqlite.codec import TableMap, from_ts, from_ts_opt, jload, to_json_value, ts
 from orcheo_storage_sqlite.tables import (
     ALERTS,
@@ -37,33 +40,9 @@ from orcheo_storage_sqlite.tables import (
     WORKFLOWS,
 )
 from orcheo_storage_sqlite.vault import _COLS as CREDENTIAL_COLS
-from orcheo_storage_sqlite.vault import _INSERT as CREDENTIAL_INSERT
 from orcheo_storage_sqlite.vault import _credential_params, _load_credential
 
-
-@dataclass(frozen=True)
-class Mapping:
-    """One logical table on one database component."""
-
-    component: str
-    table: str
-    key: tuple[str, ...]
-    columns: tuple[str, ...]
-    export: Callable[[Sequence[Any]], JsonObject]
-    load: Callable[[sqlite3.Connection, JsonObject], None]
-
-    @property
-    def select(self) -> str:
-        return f"SELECT {', '.join(self.columns)} FROM {self.table}"
-
-    @property
-    def order(self) -> str:
-        return ", ".join(self.key)
-
-    def after_clause(self) -> str:
-        if len(self.key) == 1:
-            return f"{self.key[0]} > ?"
-        return f"({', '.join(self.key)}) > ({', '.join('?' for _ in self.key)})"
+M = TypeVar("M", bound=BaseModel)
 
 
 def _iso(value: int | None) -> str | None:
@@ -75,17 +54,29 @@ def _stamp(value: Any) -> int:
     return ts(value if isinstance(value, datetime) else datetime.fromisoformat(str(value)))
 
 
-def _model_mapping(component: str, tmap: TableMap[Any]) -> Mapping:
-    def export(row: Sequence[Any]) -> JsonObject:
+def _validated(model: type[M], value: Any) -> M:
+    """``value`` as ``model``; a typed ``ValidationError`` naming the field when it is not."""
+    if not isinstance(value, dict):
+        raise ValidationError(f"a {model.__name__} must be a JSON object")
+    return build(model, **value)
+
+
+def _model_mapping(
+    component: str,
+    tmap: TableMap[Any],
+    export: Callable[[Sequence[Any]], JsonObject] | None = None,
+) -> Mapping:
+    def export_model(row: Sequence[Any]) -> JsonObject:
         value = to_json_value(tmap.load(row))
         assert isinstance(value, dict)
         return value
 
-    def load(conn: sqlite3.Connection, row: JsonObject) -> None:
-        model: BaseModel = tmap.model.model_validate(row)
-        tmap.insert_row(conn, model)
+    def params(row: JsonObject) -> Sequence[Any]:
+        return tmap.params(_validated(tmap.model, row))
 
-    return Mapping(component, tmap.table, tmap.key, tmap.names, export, load)
+    return Mapping(
+        component, tmap.table, tmap.key, tmap.names, export or export_model, tmap.names, params
+    )
 
 
 def _history_export(row: Sequence[Any]) -> JsonObject:
@@ -95,20 +86,21 @@ def _history_export(row: Sequence[Any]) -> JsonObject:
     return value
 
 
-def _step_load(conn: sqlite3.Connection, row: JsonObject) -> None:
+def _step_params(row: JsonObject) -> Sequence[Any]:
     index = int(row["index"])  # type: ignore[arg-type]
-    conn.execute(
-        "INSERT INTO run_history_steps (execution_id, step_index, at, payload) VALUES (?, ?, ?, ?)",
-        (row["execution_id"], index, _stamp(row["at"]), dumps(row["payload"])),
-    )
+    return (row["execution_id"], index, _stamp(row["at"]), dumps(row["payload"]))
+
+
+def _step_after(conn: sqlite3.Connection, row: JsonObject) -> None:
+    # Raised, never lowered: an in-place update of an old step keeps the count.
     conn.execute(
         "UPDATE run_histories SET step_count = max(step_count, ?) WHERE execution_id = ?",
-        (index + 1, row["execution_id"]),
+        (int(row["index"]) + 1, row["execution_id"]),  # type: ignore[arg-type]
     )
 
 
-def _credential_load(conn: sqlite3.Connection, row: JsonObject) -> None:
-    conn.execute(CREDENTIAL_INSERT, _credential_params(StoredCredential.model_validate(row)))
+def _credential_params_of(row: JsonObject) -> Sequence[Any]:
+    return _credential_params(_validated(StoredCredential, row))
 
 
 def _credential_export(row: Sequence[Any]) -> JsonObject:
@@ -124,13 +116,9 @@ def _audit_export(row: Sequence[Any]) -> JsonObject:
     return value
 
 
-def _audit_load(conn: sqlite3.Connection, row: JsonObject) -> None:
-    event = TOKEN_AUDIT.model.model_validate({k: v for k, v in row.items() if k != "seq"})
-    conn.execute(
-        f"INSERT INTO service_token_audit (seq, {', '.join(TOKEN_AUDIT.names)}) "
-        f"VALUES (?, {', '.join('?' for _ in TOKEN_AUDIT.names)})",
-        (row["seq"], *TOKEN_AUDIT.params(event)),
-    )
+def _audit_params(row: JsonObject) -> Sequence[Any]:
+    event = _validated(TOKEN_AUDIT.model, {k: v for k, v in row.items() if k != "seq"})
+    return (row["seq"], *TOKEN_AUDIT.params(event))
 
 
 def _sub_config(table: str, tmap: TableMap[Any], field: str) -> Mapping:
@@ -139,17 +127,11 @@ def _sub_config(table: str, tmap: TableMap[Any], field: str) -> Mapping:
     def export(row: Sequence[Any]) -> JsonObject:
         return {"workflow_id": row[0], field: to_json_value(tmap.load(row[1:]))}
 
-    def load(conn: sqlite3.Connection, row: JsonObject) -> None:
-        model = tmap.model.model_validate(row[field])
-        marks = ", ".join("?" for _ in range(len(tmap.names) + 1))
-        conn.execute(
-            f"INSERT INTO {table} (workflow_id, {', '.join(tmap.names)}) VALUES ({marks})",
-            (row["workflow_id"], *tmap.params(model)),
-        )
+    def params(row: JsonObject) -> Sequence[Any]:
+        return (row["workflow_id"], *tmap.params(_validated(tmap.model, row[field])))
 
-    return Mapping(
-        "repository", table, ("workflow_id",), ("workflow_id", *tmap.names), export, load
-    )
+    names = ("workflow_id", *tmap.names)
+    return Mapping("repository", table, ("workflow_id",), names, export, names, params)
 
 
 def _plain(
@@ -176,7 +158,7 @@ def _plain(
                 out[name] = value
         return out
 
-    def load(conn: sqlite3.Connection, row: JsonObject) -> None:
+    def params(row: JsonObject) -> Sequence[Any]:
         values: list[Any] = []
         for name, _, kind in columns:
             value = row.get(name)
@@ -190,42 +172,33 @@ def _plain(
                 values.append(dumps(value))
             else:
                 values.append(value)
-        physical = ", ".join(p for _, p, _ in columns)
-        marks = ", ".join("?" for _ in columns)
-        conn.execute(f"INSERT INTO {table} ({physical}) VALUES ({marks})", values)
+        return values
 
     physical_key = tuple(next(p for n, p, _ in columns if n == k) for k in key)
-    return Mapping(component, table, physical_key, tuple(p for _, p, _ in columns), export, load)
+    physical = tuple(p for _, p, _ in columns)
+    return Mapping(component, table, physical_key, physical, export, physical, params)
 
 
-def _item_load(conn: sqlite3.Connection, row: JsonObject) -> None:
+def _item_params(row: JsonObject) -> Sequence[Any]:
     from orcheo_storage_sqlite.chat import search_text
 
-    conn.execute(
-        "INSERT INTO chat_items (id, thread_id, ordinal, created_at, item, search_text) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (
-            row["id"],
-            row["thread_id"],
-            row["ordinal"],
-            _stamp(row["created_at"]),
-            dumps(row["item"]),
-            search_text(row["item"]),
-        ),
+    return (
+        row["id"],
+        row["thread_id"],
+        row["ordinal"],
+        _stamp(row["created_at"]),
+        dumps(row["item"]),
+        search_text(row["item"]),
     )
 
 
-def _cursor_load(conn: sqlite3.Connection, row: JsonObject) -> None:
-    cursor = ListenerCursor.model_validate(row)
-    conn.execute(
-        "INSERT INTO listener_cursors (subscription_id, fields, metadata, updated_at) "
-        "VALUES (?, ?, ?, ?)",
-        (
-            str(cursor.subscription_id),
-            dumps(cursor.fields),
-            dumps(cursor.metadata),
-            ts(cursor.updated_at),
-        ),
+def _cursor_params(row: JsonObject) -> Sequence[Any]:
+    cursor = _validated(ListenerCursor, row)
+    return (
+        str(cursor.subscription_id),
+        dumps(cursor.fields),
+        dumps(cursor.metadata),
+        ts(cursor.updated_at),
     )
 
 
@@ -273,7 +246,8 @@ MAPPINGS: dict[str, Mapping] = {
         ("subscription_id",),
         ("subscription_id", "fields", "metadata", "updated_at"),
         _cursor_export,
-        _cursor_load,
+        ("subscription_id", "fields", "metadata", "updated_at"),
+        _cursor_params,
     ),
     "listener_dedupe": _plain(
         "repository",
@@ -286,21 +260,16 @@ MAPPINGS: dict[str, Mapping] = {
         ),
     ),
     "remediation_candidates": _model_mapping("repository", CANDIDATES),
-    "run_histories": Mapping(
-        "repository",
-        "run_histories",
-        ("execution_id",),
-        HISTORIES.names,
-        _history_export,
-        lambda conn, row: HISTORIES.insert_row(conn, HISTORIES.model.model_validate(row)),
-    ),
+    "run_histories": _model_mapping("repository", HISTORIES, _history_export),
     "run_history_steps": Mapping(
         "repository",
         "run_history_steps",
         ("execution_id", "step_index"),
         ("execution_id", "step_index", "at", "payload"),
         lambda r: {"execution_id": r[0], "index": r[1], "at": _iso(r[2]), "payload": jload(r[3])},
-        _step_load,
+        ("execution_id", "step_index", "at", "payload"),
+        _step_params,
+        _step_after,
     ),
     "service_tokens": _model_mapping("tokens", TOKENS),
     "service_token_audit": Mapping(
@@ -309,7 +278,8 @@ MAPPINGS: dict[str, Mapping] = {
         ("seq",),
         ("seq", *TOKEN_AUDIT.names),
         _audit_export,
-        _audit_load,
+        ("seq", *TOKEN_AUDIT.names),
+        _audit_params,
     ),
     "agentensor_checkpoints": _model_mapping("repository", CHECKPOINTS),
     "vault_templates": _model_mapping("vault", TEMPLATES),
@@ -319,7 +289,8 @@ MAPPINGS: dict[str, Mapping] = {
         ("id",),
         CREDENTIAL_COLS,
         _credential_export,
-        _credential_load,
+        CREDENTIAL_COLS,
+        _credential_params_of,
     ),
     "vault_alerts": _model_mapping("vault", ALERTS),
     "chat_threads": _plain(
@@ -349,7 +320,8 @@ MAPPINGS: dict[str, Mapping] = {
             "created_at": _iso(r[3]),
             "item": jload(r[4]),
         },
-        _item_load,
+        ("id", "thread_id", "ordinal", "created_at", "item", "search_text"),
+        _item_params,
     ),
     "chat_attachments": _plain(
         "chat",

@@ -1,0 +1,213 @@
+"""``apply_changes`` on PostgreSQL: one batch of deletes and in-place upserts, exactly once.
+
+One transaction holds the batch's ledger row, its deletes and its upserts, so a failing
+row leaves nothing behind (ledger row included) and a replayed ``batch_id`` changes nothing.
+
+- Deletes: ``DELETE ... WHERE key = ANY(...)`` (one key column) or ``WHERE (k1, k2) IN
+  (SELECT * FROM unnest(...))``, each array cast to its column's own type (looked up in
+  the catalog once per table) so the key index is used.
+- Upserts: rows are validated and mapped by :data:`~orcheo_storage_postgres.bulk.SPECS`
+  exactly as ``import_batch`` maps them, ``COPY``-ed into a temporary table (``ON COMMIT
+  DROP``) with the target's column types, then merged with ``INSERT ... SELECT ... ON
+  CONFLICT (<key>) DO UPDATE SET <every other column> = EXCLUDED.<column>``: a row is
+  updated in place, so rows referencing it survive, and the counter columns a logical row
+  does not carry (``version_seq``, ``step_count``, ``item_seq``) keep their value.
+- Counters: the spec's ``after_import`` statements (they only ever raise a counter); the
+  token audit sequence with a guarded ``setval`` that never moves it back, since deletes
+  may have removed the highest ``seq``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from orcheo_storage.errors import DuplicateError, ValidationError
+from orcheo_storage.jsoncodec import JsonObject, JsonValue
+from psycopg import errors as pg
+from psycopg import sql
+
+from orcheo_storage_postgres._db import Conn, Db, q_all, q_one
+from orcheo_storage_postgres._rows import jsonb
+
+if TYPE_CHECKING:
+    from orcheo_storage_postgres.bulk import _Spec
+
+Row = dict[str, Any]
+
+_LEDGER = (
+    "INSERT INTO orcheo_migration_ledger (batch_id, table_name, row_count) VALUES (%s, %s, %s) "
+    "ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id"
+)
+_TYPES = (
+    "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a "
+    "WHERE a.attrelid = %s::regclass AND a.attname = ANY(%s) AND NOT a.attisdropped"
+)
+# Raises the audit sequence to the highest stored seq, never lowers it (import_batch's
+# ``setval(max(seq))`` would move it back after the highest rows were deleted).
+_AUDIT_SEQ_RAISE = (
+    "SELECT setval(s.name, m.seq) FROM "
+    "(SELECT pg_get_serial_sequence('service_token_audit', 'seq') AS name) s, "
+    "(SELECT max(seq) AS seq FROM service_token_audit) m "
+    "WHERE m.seq > coalesce(pg_sequence_last_value(s.name::regclass), 0)"
+)
+_AUDIT_TABLE = "service_token_audit"
+_TEMP = sql.Identifier("orcheo_changes")
+
+# Physical table -> types of its key columns. The schema is the same in every database and
+# namespace this code runs against (its own migration steps create it), so one lookup per
+# table and process is enough.
+_KEY_TYPES: dict[str, tuple[str, ...]] = {}
+
+
+def key_columns(spec: _Spec) -> tuple[str, ...]:
+    """The physical key columns of a spec (its export order, the logical key's order)."""
+    return tuple(part.strip() for part in spec.order.split(","))
+
+
+def key_text(table: str, width: int, key: object) -> tuple[str, ...]:
+    """A logical key as text parameters (cast to the column types in SQL).
+
+    Raises:
+        ValidationError: not a list of ``width`` strings / integers.
+    """
+    if not isinstance(key, list | tuple) or len(key) != width:
+        raise ValidationError(f"a {table} key is a list of {width} value(s)", field="deletes")
+    for part in key:
+        if isinstance(part, bool) or not isinstance(part, str | int):
+            raise ValidationError("key values must be strings or integers", field="deletes")
+    return tuple(str(part) for part in key)
+
+
+def _hashable(value: Any) -> Any:
+    return value if isinstance(value, str | int | None) else repr(value)
+
+
+def prepare_upserts(table: str, spec: _Spec, upserts: list[JsonObject]) -> list[Row]:
+    """Validate and map every upsert (as ``import_batch`` does); refuse a key given twice.
+
+    Raises:
+        ValidationError: a row is malformed.
+        DuplicateError: two rows share a key.
+    """
+    key = key_columns(spec)
+    physical: list[Row] = []
+    seen: set[tuple[Any, ...]] = set()
+    for row in upserts:
+        if not isinstance(row, dict):
+            raise ValidationError("a row must be a JSON object", field=table)
+        mapped = spec.to_physical(dict(row))
+        own = tuple(_hashable(mapped.get(column)) for column in key)
+        if own in seen:
+            raise DuplicateError(f"{table} row", ", ".join(str(part) for part in own))
+        seen.add(own)
+        physical.append(mapped)
+    return physical
+
+
+async def apply_batch(
+    db: Db,
+    table: str,
+    spec: _Spec,
+    upserts: list[JsonObject],
+    deletes: list[list[JsonValue]],
+    *,
+    batch_id: str,
+) -> bool:
+    """Apply one batch to ``spec``'s table; ``False`` when ``batch_id`` is in the ledger.
+
+    Raises:
+        ValidationError / ConflictError / StorageError: as ``import_batch`` for a bad row
+            (nothing of the batch stays); ``ValidationError`` for a malformed key.
+    """
+    key = key_columns(spec)
+    doomed = [key_text(table, len(key), item) for item in deletes]
+    physical = prepare_upserts(table, spec, upserts)
+    async with db.transaction() as conn:
+        if await q_one(conn, _LEDGER, (batch_id, table, len(physical) + len(doomed))) is None:
+            return False
+        if doomed:
+            await _delete(conn, spec, key, doomed)
+        if physical:
+            await _upsert(conn, table, spec, key, physical)
+            await _raise_counters(conn, table, spec, physical)
+    return True
+
+
+async def _key_types(conn: Conn, physical: str, key: Sequence[str]) -> tuple[str, ...]:
+    if physical not in _KEY_TYPES:
+        rows = await q_all(conn, _TYPES, (physical, list(key)))
+        found = {str(r["name"]): str(r["type"]) for r in rows}
+        _KEY_TYPES[physical] = tuple(found[column] for column in key)
+    return _KEY_TYPES[physical]
+
+
+async def _delete(
+    conn: Conn, spec: _Spec, key: Sequence[str], doomed: list[tuple[str, ...]]
+) -> None:
+    types = await _key_types(conn, spec.physical, key)
+    arrays = [sql.SQL("%s::text[]::{}[]").format(sql.SQL(t)) for t in types]  # catalog types
+    if len(key) == 1:
+        query = sql.SQL("DELETE FROM {} WHERE {} = ANY({})").format(
+            sql.Identifier(spec.physical), sql.Identifier(key[0]), arrays[0]
+        )
+    else:
+        query = sql.SQL("DELETE FROM {} WHERE ({}) IN (SELECT * FROM unnest({}))").format(
+            sql.Identifier(spec.physical),
+            sql.SQL(", ").join(sql.Identifier(c) for c in key),
+            sql.SQL(", ").join(arrays),
+        )
+    await conn.execute(query, [[item[i] for item in doomed] for i in range(len(key))])
+
+
+async def _upsert(
+    conn: Conn, table: str, spec: _Spec, key: Sequence[str], physical: list[Row]
+) -> None:
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in spec.columns)
+    target = sql.Identifier(spec.physical)
+    await conn.execute(
+        sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+            _TEMP, columns, target
+        )
+    )
+    copy = sql.SQL("COPY {} ({}) FROM STDIN").format(_TEMP, columns)
+    async with conn.cursor() as cur, cur.copy(copy) as writer:
+        for row in physical:
+            await writer.write_row(
+                tuple(
+                    (jsonb(row[col]) if row.get(col) is not None else None)
+                    if col in spec.json
+                    else row.get(col)
+                    for col in spec.columns
+                )
+            )
+    others = [c for c in spec.columns if c not in key]
+    action = (
+        sql.SQL("DO UPDATE SET {}").format(
+            sql.SQL(", ").join(
+                sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
+                for c in others
+            )
+        )
+        if others
+        else sql.SQL("DO NOTHING")
+    )
+    merge = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) {}").format(
+        target,
+        columns,
+        columns,
+        _TEMP,
+        sql.SQL(", ").join(sql.Identifier(c) for c in key),
+        action,
+    )
+    try:
+        await conn.execute(merge)
+    except pg.CardinalityViolation:  # one key spelled two ways (e.g. UUID letter case)
+        raise DuplicateError(f"{table} row", "a key given twice in one batch") from None
+
+
+async def _raise_counters(conn: Conn, table: str, spec: _Spec, physical: list[Row]) -> None:
+    statements = (_AUDIT_SEQ_RAISE,) if table == _AUDIT_TABLE else spec.after_import
+    ids = sorted({str(r[spec.parent]) for r in physical}) if spec.parent else []
+    for statement in statements:
+        await conn.execute(statement, {"ids": ids} if spec.parent else None)
