@@ -52,9 +52,9 @@ from orcheo_storage.migration.tables import dependency_order
 from orcheo_storage.migration.verify import VerifyReport
 from orcheo_storage.migration.versions import (
     Key,
+    key_before,
     logical_key,
     read_versions,
-    sortable,
     version_line,
     versioned_rows,
     versions_kind,
@@ -127,7 +127,7 @@ def _write_state(folder: Path, state: SyncState) -> None:
 
 def _baseline(
     folder: Path, manifest: Manifest, previous: SyncState | None, table: str
-) -> Iterator[tuple[Key, Key, bytes]]:
+) -> Iterator[tuple[Key, Key, bytes, bytes]]:
     """The versions the target holds for ``table``: the previous generation's, else the export's."""
     if previous is not None:
         entry = next((t for t in previous.tables if t.name == table), None)
@@ -211,7 +211,7 @@ async def _scan_table(
     source: RowSource,
     table_dir: Path,
     table: str,
-    baseline: Iterator[tuple[Key, Key, bytes]],
+    baseline: Iterator[tuple[Key, Key, bytes, bytes]],
     batch_size: int,
     reporter: Reporter,
 ) -> TableDelta:
@@ -220,18 +220,16 @@ async def _scan_table(
     versions: list[bytes] = []
     out = _VersionsOut(table_dir / VERSIONS)
     counts = {"rows": 0, "changed": 0, "added": 0, "deleted": 0}
-    last: tuple[object, ...] | None = None
+    last: Key | None = None
 
-    def ordered(key: Key) -> tuple[object, ...]:
+    def ordered(key: Key) -> None:
         nonlocal last
-        s = sortable(key)
-        if last is not None and s <= last:
+        if last is not None and not key_before(last, key):
             raise MigrationError(
                 f"the source returns {table} out of key order (or twice) at key {list(key)}; "
                 "incremental sync needs rows in key order"
             )
-        last = s
-        return s
+        last = key
 
     def emit(line: bytes) -> None:
         versions.append(line)
@@ -245,16 +243,17 @@ async def _scan_table(
         old = next(baseline, None)
         async for lazy in versioned_rows(source, table, batch_size=batch_size):
             for source_key, version, thunk in lazy:
-                current = ordered(source_key)
-                while old is not None and sortable(old[0]) < current:
+                ordered(source_key)
+                while old is not None and key_before(old[0], source_key):
                     gone(old[1])
                     old = next(baseline, None)
-                if old is not None and sortable(old[0]) == current and old[2] == version:
-                    emit(version_line(source_key, old[1], version))
+                same_key = old is not None and old[0] == source_key
+                if same_key and old is not None and old[2] == version:
+                    emit(old[3])  # unchanged: the baseline's own line
                 else:
                     row = thunk()
                     logical = row_key(row, key_columns)
-                    if old is not None and sortable(old[0]) == current:
+                    if same_key and old is not None:
                         if tuple(old[1]) != tuple(logical):
                             gone(old[1])  # the row now maps to another logical key
                         counts["changed"] += 1
@@ -262,7 +261,7 @@ async def _scan_table(
                         counts["added"] += 1
                     writer.add("upserts", row)
                     emit(version_line(source_key, logical, version))
-                if old is not None and sortable(old[0]) == current:
+                if same_key:
                     old = next(baseline, None)
                 counts["rows"] += 1
             out.write(versions)

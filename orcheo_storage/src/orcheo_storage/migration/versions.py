@@ -103,8 +103,20 @@ def sortable(key: Key) -> tuple[tuple[int, Any], ...]:
     return tuple(out)
 
 
-def read_versions(path: Path, sha256: str) -> Iterator[tuple[Key, Key, bytes]]:
-    """The lines of one versions file as (source key, logical key, version), streamed.
+def key_before(a: Key, b: Key) -> bool:
+    """Whether key ``a`` sorts before ``b`` the way SQL orders them (see :func:`sortable`).
+
+    Keys whose parts have comparable types (the usual case: text with text, numbers with
+    numbers) compare directly; NULLs and mixed types go through :func:`sortable`.
+    """
+    try:
+        return bool(a < b)
+    except TypeError:
+        return sortable(a) < sortable(b)
+
+
+def read_versions(path: Path, sha256: str) -> Iterator[tuple[Key, Key, bytes, bytes]]:
+    """The lines of one versions file as (source key, logical key, version, line), streamed.
 
     The file's SHA-256 is checked as it is read; a mismatch raises after the last line,
     before the caller can finish (a sync scan writes its state only after every table).
@@ -123,7 +135,7 @@ def read_versions(path: Path, sha256: str) -> Iterator[tuple[Key, Key, bytes]]:
             hasher.update(line)
             try:
                 source_key, logical, version = json.loads(line)
-                parsed = (tuple(source_key), tuple(logical), bytes.fromhex(version))
+                parsed = (tuple(source_key), tuple(logical), bytes.fromhex(version), line)
             except (ValueError, TypeError) as exc:
                 raise BatchCorruptError(
                     f"{path} line {number} is not a versions line: {exc}"

@@ -224,22 +224,33 @@ class LegacySource:
         if spec is None:
             return
         sql = self._query(spec, self._select_list(spec)) + " ORDER BY " + ", ".join(spec.order)
-        cursor = self._conns[spec.file].execute(sql)
+        cursor = self._conns[spec.file].cursor()
+        cursor.row_factory = None  # plain tuples: hashed as read, named only when mapped
+        cursor.execute(sql)
+        names = tuple(d[0] for d in cursor.description)
+        where = [names.index(c) for c in spec.order]
+        single = where[0] if len(where) == 1 else None
+        blake = hashlib.blake2b
+        dump = pickle.dumps
         while True:
-            fetched = cursor.fetchmany(batch_size)
+            fetched: list[tuple[Any, ...]] = cursor.fetchmany(batch_size)
             if not fetched:
                 break
             yield [
                 (
-                    tuple(r[c] for c in spec.order),
-                    hashlib.blake2b(pickle.dumps(tuple(r), 5), digest_size=16).digest(),
-                    partial(self._mapped, spec, r),
+                    (r[single],) if single is not None else tuple(r[i] for i in where),
+                    blake(dump(r, 5), digest_size=16).digest(),
+                    partial(self._mapped_tuple, spec, names, r),
                 )
                 for r in fetched
             ]
 
-    def _mapped(self, spec: TableMap, raw: sqlite3.Row | dict[str, Any]) -> JsonObject:
-        row = raw if isinstance(raw, dict) else dict(raw)
+    def _mapped_tuple(
+        self, spec: TableMap, names: tuple[str, ...], raw: tuple[Any, ...]
+    ) -> JsonObject:
+        return self._mapped(spec, dict(zip(names, raw, strict=True)))
+
+    def _mapped(self, spec: TableMap, row: dict[str, Any]) -> JsonObject:
         try:
             return spec.mapper(row, self._ctx)
         except (LegacyRowError, ValueError, KeyError, TypeError) as exc:
