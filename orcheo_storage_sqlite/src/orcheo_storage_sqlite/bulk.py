@@ -19,6 +19,7 @@ from orcheo_storage.errors import ValidationError
 from orcheo_storage.jsoncodec import JsonObject, JsonValue
 
 from orcheo_storage_sqlite.bulk_changes import apply_job
+from orcheo_storage_sqlite.bulk_fetch import fetch_job
 from orcheo_storage_sqlite.bulk_tables import MAPPINGS, Mapping
 from orcheo_storage_sqlite.codec import ts
 from orcheo_storage_sqlite.engine import Database
@@ -99,6 +100,11 @@ class SqliteBulkTransfer:
         """Delete, then insert or update in place, with the ledger row in one transaction."""
         mapping, db = self._mapping(table)
         return await db.write(apply_job(table, mapping, upserts, deletes, batch_id))
+
+    async def fetch_rows(self, table: str, keys: list[list[JsonValue]]) -> list[JsonObject]:
+        """The logical rows whose key is one of ``keys`` (absent keys are skipped)."""
+        mapping, db = self._mapping(table)
+        return await db.read(fetch_job(mapping, keys))
 
     async def imported_batches(self) -> set[str]:
         found: set[str] = set()
