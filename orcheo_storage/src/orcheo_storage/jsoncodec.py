@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeAlias
 
+from orcheo_storage import _jsonfast
 from orcheo_storage.errors import ValidationError
 
 JsonScalar: TypeAlias = bool | int | float | Decimal | str | None
@@ -223,8 +224,7 @@ _C_ENCODERS = {
 _EXPONENT = re.compile(r"[0-9]e[+-][0-9]")
 
 
-def dumps(value: JsonValue, *, sort_keys: bool = False) -> str:
-    """Encode a normalised JSON value compactly (no whitespace), exact for numbers."""
+def _dumps_exact(value: JsonValue, sort_keys: bool) -> str:
     try:
         text = _C_ENCODERS[sort_keys].encode(value)
     except (_NeedsCheckedPath, ValueError, TypeError):
@@ -234,6 +234,26 @@ def dumps(value: JsonValue, *, sort_keys: bool = False) -> str:
         _encode(value, parts, sort_keys)
         text = "".join(parts)
     return text
+
+
+def dumps_bytes(value: JsonValue, *, sort_keys: bool = False) -> bytes:
+    """:func:`dumps` as UTF-8 bytes (orjson when its output is exactly ours; see _jsonfast).
+
+    Raises:
+        UnicodeEncodeError: a string holds a lone surrogate.
+    """
+    out = _jsonfast.encode(value, sort_keys=sort_keys)
+    if out is None or _jsonfast.has_exponent(out):
+        return _dumps_exact(value, sort_keys).encode("utf-8")
+    return out
+
+
+def dumps(value: JsonValue, *, sort_keys: bool = False) -> str:
+    """Encode a normalised JSON value compactly (no whitespace), exact for numbers."""
+    out = _jsonfast.encode(value, sort_keys=sort_keys)
+    if out is None or _jsonfast.has_exponent(out):
+        return _dumps_exact(value, sort_keys)
+    return out.decode("utf-8")
 
 
 def _parse_float(literal: str) -> float | Decimal:
@@ -248,10 +268,39 @@ def _reject_constant(name: str) -> None:
     raise ValidationError(f"non-finite number {name} in JSON")
 
 
-def loads(text: str | bytes) -> JsonValue:
-    """Decode JSON written by :func:`dumps` (or by a database) into canonical values."""
+def _loads_exact(text: str | bytes) -> JsonValue:
     value: JsonValue = json.loads(text, parse_float=_parse_float, parse_constant=_reject_constant)
     return value
+
+
+def loads(text: str | bytes) -> JsonValue:
+    """Decode JSON written by :func:`dumps` (or by a database) into canonical values.
+
+    orjson decodes when every number literal reads the same there (see ``_jsonfast``);
+    anything else, errors included, goes through the exact standard-library path.
+    """
+    try:
+        data = text.encode("utf-8") if isinstance(text, str) else text
+    except UnicodeEncodeError:
+        return _loads_exact(text)
+    value = _jsonfast.decode(data)
+    if value is _jsonfast.NOT_EXACT:
+        return _loads_exact(text)
+    result: JsonValue = value
+    return result
+
+
+def loads_compact(data: bytes) -> JsonValue:
+    """:func:`loads` (the same values) for compact text as :func:`dumps` or an export wrote it.
+
+    Faster than :func:`loads` on such text: when orjson writes back exactly ``data`` no
+    number literal needs checking one by one.
+    """
+    value = _jsonfast.decode_compact(data)
+    if value is _jsonfast.NOT_EXACT:
+        return _loads_exact(data)
+    result: JsonValue = value
+    return result
 
 
 def canonical_dumps(value: JsonValue) -> str:

@@ -20,6 +20,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from orcheo_storage import _jsonfast
 from orcheo_storage.jsoncodec import JsonObject, JsonValue, canonical_dumps, dumps
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -28,12 +29,19 @@ _SORTED = json.JSONEncoder(
 )
 
 
-def encode_line(row: JsonValue) -> bytes:
-    """One JSON Lines line (UTF-8, newline-terminated) for ``row``.
+def _stdlib_spelling(value: JsonValue, *, sort_keys: bool) -> bytes | None:
+    """orjson's encoding when it is byte for byte the standard library's (else ``None``).
 
-    Raises:
-        ValueError: the row holds a non-finite number.
+    orjson spells floats below 1e-4 differently (``1e-7``, ``0.00001`` for ``1e-07``,
+    ``1e-05``); any exponent or tiny positional literal sends the row to the stdlib.
     """
+    out = _jsonfast.encode(value, sort_keys=sort_keys)
+    if out is None or _jsonfast.has_exponent(out) or _jsonfast.has_tiny_positional(out):
+        return None
+    return out
+
+
+def _encode_line_stdlib(row: JsonValue) -> bytes:
     try:
         text = _ENCODER.encode(row)
     except TypeError:
@@ -41,23 +49,74 @@ def encode_line(row: JsonValue) -> bytes:
     return text.encode("utf-8") + b"\n"
 
 
+def encode_line(row: JsonValue) -> bytes:
+    """One JSON Lines line (UTF-8, newline-terminated) for ``row``.
+
+    The bytes are those of the standard library's C encoder (orjson when it writes the
+    same bytes), so batch checksums do not depend on which path encoded a row.
+
+    Raises:
+        ValueError: the row holds a non-finite number.
+    """
+    out = _stdlib_spelling(row, sort_keys=False)
+    return _encode_line_stdlib(row) if out is None else out + b"\n"
+
+
 # An ISO-8601 timestamp as a whole JSON string: date, "T", time, optional fraction and offset.
 _TIMESTAMP = re.compile(r'"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?)(Z|[+-]\d\d:\d\d)?"')
 
 
-def _utc_match(match: re.Match[str]) -> str:
-    stamp, offset = match.group(1), match.group(2)
+def _utc_stamp(stamp: str, offset: str | None, original: str) -> str:
     text = stamp + ("+00:00" if offset in (None, "Z") else offset)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
-        return match.group(0)
+        return original
     return '"' + parsed.astimezone(UTC).isoformat(timespec="microseconds") + '"'
+
+
+def _utc_match(match: re.Match[str]) -> str:
+    return _utc_stamp(match.group(1), match.group(2), match.group(0))
 
 
 def canonical_text(text: str) -> str:
     """Rewrite every timestamp string in encoded JSON as UTC with microseconds."""
     return _TIMESTAMP.sub(_utc_match, text)
+
+
+# The same rewrite on UTF-8 bytes, visiting only what can match (``"dddd-dd-ddTdd:dd:dd``,
+# found with ``bytes.find`` after mapping digits to ``0``) and skipping stamps already in
+# the canonical form (six fraction digits, ``+00:00``), which the rewrite leaves as they are.
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_STAMP_START = b'"0000-00-00T00:00:00'
+_TIMESTAMP_BYTES = re.compile(
+    rb'"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?)'
+    rb'(Z|[+-][0-9]{2}:[0-9]{2})?"'
+)
+
+
+def canonical_bytes(data: bytes) -> bytes:
+    """:func:`canonical_text` for UTF-8 JSON bytes (the same result, encoded)."""
+    shape = data.translate(_DIGITS_TO_ZERO)
+    at = shape.find(_STAMP_START)
+    if at == -1:
+        return data
+    parts: list[bytes] = []
+    done = 0
+    while at != -1:
+        match = _TIMESTAMP_BYTES.match(data, at)
+        if match is None:
+            at = shape.find(_STAMP_START, at + 1)
+            continue
+        stamp, offset = match.group(1), match.group(2)
+        if len(stamp) != 26 or offset != b"+00:00":
+            zone = None if offset is None else offset.decode()
+            text = _utc_stamp(stamp.decode(), zone, match.group(0).decode())
+            parts += (data[done:at], text.encode())
+            done = match.end()
+        at = shape.find(_STAMP_START, match.end())
+    parts.append(data[done:])
+    return b"".join(parts)
 
 
 def canonical_row(row: JsonObject) -> bytes:
@@ -66,10 +125,16 @@ def canonical_row(row: JsonObject) -> bytes:
     Sorted keys and type-tagged numbers as :func:`~orcheo_storage.jsoncodec.canonical_dumps`
     (``1`` and ``1.0`` differ), and every ISO timestamp string, at any depth, spelled as
     UTC with microseconds (``...Z``, ``...+00:00`` and ``...+02:00`` forms of one instant
-    compare equal). Rows without ``Decimal`` values take the C encoder, which spells some
-    floats differently (``1e+30``) but is just as much a function of the value, so both
-    sides of a comparison still produce the same bytes for the same row.
+    compare equal). Rows without ``Decimal`` values take the C encoder's spelling, which
+    writes some floats differently (``1e+30``) but is just as much a function of the value,
+    so both sides of a comparison still produce the same bytes for the same row. orjson
+    produces these bytes when its output is the C encoder's, byte for byte.
     """
+    out = _stdlib_spelling(row, sort_keys=True)
+    return _canonical_row_stdlib(row) if out is None else canonical_bytes(out)
+
+
+def _canonical_row_stdlib(row: JsonObject) -> bytes:
     try:
         text = _SORTED.encode(row)
     except TypeError:
