@@ -15,6 +15,7 @@ import json
 import os
 import sqlite3
 import sys
+import uuid
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import ModuleType
@@ -32,6 +33,7 @@ from orcheo_storage.migration.sync_apply import verify_generation
 from orcheo_storage.migration.tables import LOGICAL_TABLES
 from orcheo_storage.migration.verify import Kind, verify
 from orcheo_storage.models.chat import ChatContext
+from orcheo_storage.models.workflows import RunStatus
 from orcheo_storage.protocols.backend import BulkTransfer
 from orcheo_storage.rules.workflows import WorkflowChanges
 
@@ -338,3 +340,28 @@ def test_sync_from_a_backend_source_carries_generated_changes(
     folder = tmp_path / os.urandom(4).hex()
     folder.mkdir()
     asyncio.run(_sqlite_sync_round(first, second, folder))
+
+
+async def test_rollback_direction_postgres_to_sqlite_syncs_post_cutover_writes(
+    tmp_path: Path,
+) -> None:
+    async with AsyncExitStack() as stack:
+        s1 = await stack.enter_async_context(backends.provisioned("postgres", tmp_path))
+        s2 = await stack.enter_async_context(backends.provisioned("sqlite", tmp_path))
+        pg = await stack.enter_async_context(backends.opened("postgres", s1, schema=True))
+        await backends.support.populate(pg, backends.EXAMPLE, s1)
+        back = await stack.enter_async_context(backends.opened("sqlite", s2, schema=True))
+        rows = BackendSource(pg, "postgres source")
+        assert (await migrate(rows, back, tmp_path / "rollback", batch_size=4)).ok
+        runs = [r async for b in pg.bulk().export_rows("workflow_runs") for r in b]
+        # Writes after the rollback copy, on PostgreSQL: they must reach the SQLite files.
+        await backends.support.populate(pg, backends.EXAMPLE, s1, webhook=False)
+        await pg.workflows().transition_run(
+            uuid.UUID(str(runs[0]["id"])), RunStatus.SUCCEEDED, actor="test", output={"done": 1}
+        )
+        result = await sync(rows, back.bulk(), tmp_path / "rollback", batch_size=4)
+        assert result.ok, result.verified and [str(d) for d in result.verified.differences]
+        changed = {t.name: t.changed for t in result.tables}
+        assert changed["workflow_runs"] == 1
+        report = await verify(rows, BackendSource(back, "sqlite copy"))
+        assert report.ok, [str(d) for d in report.differences]
