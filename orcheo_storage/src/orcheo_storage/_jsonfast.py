@@ -157,19 +157,22 @@ def _literal_start(data: bytes, end: int) -> bool:
     return start == 0 or data[start - 1] in _BEFORE_NUMBER
 
 
-def has_exponent(data: bytes) -> bool:
-    """Whether compact JSON ``data`` (orjson or stdlib output) holds a float with an exponent.
+_EXPONENT_SHAPE = bytes.maketrans(b"123456789+", b"000000000-")
 
-    Both encoders always write the exponent's sign (``1e+16``, ``1e-07``); an ``e+``/``e-``
-    after a digit counts when the digits before it start a literal (UUID-like text in
-    strings mostly does not; when it does, the caller only takes its slow path).
+
+def has_exponent(data: bytes) -> bool:
+    """Whether orjson output ``data`` holds a float with an exponent.
+
+    orjson always writes a lowercase ``e`` and the exponent's sign (``1e+16``, ``1e-7``).
+    A digit, ``e`` and a sign count when the digits before them start a literal (UUID-like
+    text in strings mostly does not; when it does, the caller only takes its slow path).
     """
-    for probe in (b"e-", b"e+", b"E-", b"E+"):
-        at = data.find(probe)
-        while at != -1:
-            if at > 0 and data[at - 1] in _DIGIT and _literal_start(data, at):
-                return True
-            at = data.find(probe, at + 2)
+    shape = data.translate(_EXPONENT_SHAPE)
+    at = shape.find(b"0e-")
+    while at != -1:
+        if _literal_start(data, at + 1):
+            return True
+        at = shape.find(b"0e-", at + 3)
     return False
 
 

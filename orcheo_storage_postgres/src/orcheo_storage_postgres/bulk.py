@@ -21,6 +21,7 @@ from orcheo_storage.models.common import build
 from orcheo_storage.models.vault import StoredCredential
 from psycopg import sql
 
+from orcheo_storage_postgres._copytext import copy_text
 from orcheo_storage_postgres._db import Db, q_one
 from orcheo_storage_postgres._errors import translated
 from orcheo_storage_postgres._rows import jsonb, plain
@@ -257,16 +258,22 @@ class PostgresBulkTransfer:
         async with self._db.transaction() as conn:
             if await q_one(conn, _LEDGER, (batch_id, table, len(rows))) is None:
                 return False
+            # One payload in the COPY text format; rows of other value types go through
+            # psycopg's adaptation row by row, as before.
+            payload = copy_text(physical, spec.columns, spec.json)
             async with conn.cursor() as cur, cur.copy(copy) as writer:
-                for row in physical:
-                    await writer.write_row(
-                        tuple(
-                            (jsonb(row[col]) if row.get(col) is not None else None)
-                            if col in spec.json
-                            else row.get(col)
-                            for col in spec.columns
+                if payload is not None:
+                    await writer.write(payload)
+                else:
+                    for row in physical:
+                        await writer.write_row(
+                            tuple(
+                                (jsonb(row[col]) if row.get(col) is not None else None)
+                                if col in spec.json
+                                else row.get(col)
+                                for col in spec.columns
+                            )
                         )
-                    )
             ids = sorted({str(r[spec.parent]) for r in physical}) if spec.parent else []
             for statement in spec.after_import:
                 await conn.execute(statement, {"ids": ids} if spec.parent else None)
