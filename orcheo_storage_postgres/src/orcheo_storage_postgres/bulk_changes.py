@@ -15,6 +15,9 @@ row leaves nothing behind (ledger row included) and a replayed ``batch_id`` chan
 - Counters: the spec's ``after_import`` statements (they only ever raise a counter); the
   token audit sequence with a guarded ``setval`` that never moves it back, since deletes
   may have removed the highest ``seq``.
+- Errors: a row the target refuses is a typed "bad row" error, as the migration expects:
+  a foreign key violation is ``NotFoundError`` for an upsert (its parent is missing) and
+  ``ConflictError`` for a delete (the row is still referenced).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from orcheo_storage.errors import DuplicateError, ValidationError
+from orcheo_storage.errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from orcheo_storage.jsoncodec import JsonObject, JsonValue
 from psycopg import errors as pg
 from psycopg import sql
@@ -157,7 +160,12 @@ async def _delete(
             sql.SQL(", ").join(sql.Identifier(c) for c in key),
             sql.SQL(", ").join(arrays),
         )
-    await conn.execute(query, [[item[i] for item in doomed] for i in range(len(key))])
+    try:
+        await conn.execute(query, [[item[i] for item in doomed] for i in range(len(key))])
+    except pg.ForeignKeyViolation as exc:
+        raise ConflictError(
+            f"{spec.physical} rows are still referenced ({exc.diag.constraint_name})"
+        ) from None
 
 
 async def _upsert(
@@ -204,6 +212,11 @@ async def _upsert(
         await conn.execute(merge)
     except pg.CardinalityViolation:  # one key spelled two ways (e.g. UUID letter case)
         raise DuplicateError(f"{table} row", "a key given twice in one batch") from None
+    except pg.ForeignKeyViolation as exc:
+        constraint = exc.diag.constraint_name
+        raise NotFoundError(
+            constraint, f"{table}: a referenced row is missing ({constraint})"
+        ) from None
 
 
 async def _raise_counters(conn: Conn, table: str, spec: _Spec, physical: list[Row]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from orcheo_storage.errors import ConflictError, ValidationError
+from orcheo_storage.errors import ConflictError, NotFoundError, ValidationError
 from orcheo_storage.jsoncodec import JsonObject, JsonValue
 from orcheo_storage.migration.canonical import canonical_row, row_key
 from orcheo_storage.migration.tables import LOGICAL_TABLES, TABLES_BY_NAME, dependency_order
@@ -273,6 +273,29 @@ async def test_a_bad_row_leaves_nothing_of_the_batch(provision_storage: Provisio
         with pytest.raises(ConflictError):  # one key upserted twice
             await dst.apply_changes("workflows", [update_b, update_b], [], batch_id=_batch())
         await flows.check(dst)
+
+
+async def test_refused_references_are_typed_bad_row_errors(storage: Storage) -> None:
+    """A version of a missing workflow, or deleting a workflow that still has versions: a
+    backend without foreign keys may accept them; one with them refuses the batch with a
+    typed error (what a migration treats as a bad row) and keeps nothing of it."""
+    bulk = _bulk(storage, Subsystem.WORKFLOWS)
+    wf = await make_workflow(storage)
+    await make_version(storage, wf)
+    [version] = await _export(bulk, "workflow_versions")
+    orphan: JsonObject = {**version, "id": str(uuid.uuid4()), "workflow_id": str(uuid.uuid4())}
+    cases: list[tuple[str, list[JsonObject], list[list[JsonValue]]]] = [
+        ("workflow_versions", [orphan], []),
+        ("workflows", [], [[str(wf.id)]]),
+    ]
+    for table, upserts, deletes in cases:
+        model = Expected(table, await _export(bulk, table))
+        batch_id = _batch()
+        try:
+            await bulk.apply_changes(table, upserts, deletes, batch_id=batch_id)
+        except (ValidationError, ConflictError, NotFoundError):
+            await model.check(bulk)
+            assert batch_id not in await bulk.imported_batches()
 
 
 async def test_missing_deletes_are_fine_and_an_upsert_wins_over_its_delete(
