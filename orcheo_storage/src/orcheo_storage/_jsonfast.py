@@ -104,30 +104,21 @@ NOT_EXACT: Any = object()
 
 
 def decode(data: bytes) -> Any:
-    """orjson's reading of ``data``, or :data:`NOT_EXACT`."""
-    if not literals_safe(data):
-        return NOT_EXACT
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return NOT_EXACT
+    """orjson's reading of ``data``, or :data:`NOT_EXACT`.
 
-
-def decode_compact(data: bytes) -> Any:
-    """:func:`decode` for text most likely written by orjson (or in its exact spelling).
-
-    When orjson writes back exactly ``data``, every float literal in it is the shortest
-    spelling of its double (the codec reads those as floats too) and every integer fits
-    in 64 bits (larger ones come back as floats, spelled differently): no literal needs a
-    look. Otherwise :func:`literals_safe` decides.
+    When orjson writes back exactly ``data`` (compact text it or the codec wrote), every
+    float literal in it is the shortest spelling of its double (the codec reads those as
+    floats too) and every integer fits in 64 bits (larger ones come back as floats,
+    spelled differently): no literal needs a look. Otherwise :func:`literals_safe` decides.
+    The write-back is only tried on text that looks compact (no ``": `` after its first key).
     """
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
         return NOT_EXACT
-    if orjson.dumps(value) == data or literals_safe(data):
+    if data.find(b'": ', 0, 256) == -1 and orjson.dumps(value) == data:
         return value
-    return NOT_EXACT
+    return value if literals_safe(data) else NOT_EXACT
 
 
 def encode(value: Any, *, sort_keys: bool) -> bytes | None:

@@ -278,6 +278,7 @@ def loads(text: str | bytes) -> JsonValue:
 
     orjson decodes when every number literal reads the same there (see ``_jsonfast``);
     anything else, errors included, goes through the exact standard-library path.
+    Fastest on compact text (as :func:`dumps` and exports write it).
     """
     try:
         data = text.encode("utf-8") if isinstance(text, str) else text
@@ -286,19 +287,6 @@ def loads(text: str | bytes) -> JsonValue:
     value = _jsonfast.decode(data)
     if value is _jsonfast.NOT_EXACT:
         return _loads_exact(text)
-    result: JsonValue = value
-    return result
-
-
-def loads_compact(data: bytes) -> JsonValue:
-    """:func:`loads` (the same values) for compact text as :func:`dumps` or an export wrote it.
-
-    Faster than :func:`loads` on such text: when orjson writes back exactly ``data`` no
-    number literal needs checking one by one.
-    """
-    value = _jsonfast.decode_compact(data)
-    if value is _jsonfast.NOT_EXACT:
-        return _loads_exact(data)
     result: JsonValue = value
     return result
 

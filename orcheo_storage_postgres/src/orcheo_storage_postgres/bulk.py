@@ -236,7 +236,13 @@ class PostgresBulkTransfer:
                 try:
                     await cursor.execute(query)
                     while rows := await cursor.fetchmany(batch_size):
-                        yield [spec.to_logical(plain(dict(r))) for r in rows]
+                        # JSON columns arrive decoded by the core codec: plain already.
+                        yield [
+                            spec.to_logical(
+                                {k: v if k in spec.json else plain(v) for k, v in r.items()}
+                            )
+                            for r in rows
+                        ]
                 finally:
                     await cursor.close()
 

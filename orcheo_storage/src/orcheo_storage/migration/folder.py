@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from orcheo_storage.jsoncodec import JsonObject, loads_compact
+from orcheo_storage.jsoncodec import JsonObject, loads
 from orcheo_storage.migration.manifest import (
     BatchCorruptError,
     BatchEntry,
@@ -61,7 +61,7 @@ def parse_batch(data: bytes, table: str, entry: BatchEntry) -> list[JsonObject]:
     """
     rows: list[JsonObject] = []
     for number, line in enumerate(data.splitlines()):
-        value = loads_compact(line)
+        value = loads(line)
         if not isinstance(value, dict):
             raise BatchCorruptError(f"{table} batch {entry.batch} line {number} is not an object")
         rows.append(value)
