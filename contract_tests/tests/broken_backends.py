@@ -21,11 +21,13 @@ from uuid import UUID
 import pytest
 from orcheo_storage.clock import optional_utc, utcnow
 from orcheo_storage.errors import HandleConflictError, ValidationError
+from orcheo_storage.jsoncodec import JsonObject, JsonValue
 from orcheo_storage.keys import cipher_for
 from orcheo_storage.memory import workflows as memory_workflows
 from orcheo_storage.memory._paging import decode_time_cursor
 from orcheo_storage.memory._state import MemoryState, copy, sort_key_id
 from orcheo_storage.memory.agentensor import MemoryAgentensorStore
+from orcheo_storage.memory.bulk import MemoryBulkTransfer
 from orcheo_storage.memory.history import MemoryHistoryStore
 from orcheo_storage.memory.listeners import MemoryListenerStore
 from orcheo_storage.memory.plugin import BACKEND_SETTINGS, MemoryBackend
@@ -280,6 +282,26 @@ class DedupeLeftBehind(MemoryListenerStore):
         return copy(run)
 
 
+class ApplyChangesRowByRow(MemoryBulkTransfer):
+    """Bug: a batch of changes is applied row by row, so rows before a bad one stay."""
+
+    async def apply_changes(
+        self,
+        table: str,
+        upserts: list[JsonObject],
+        deletes: list[list[JsonValue]],
+        *,
+        batch_id: str,
+    ) -> bool:
+        if batch_id in await self.imported_batches():
+            return False
+        for n, key in enumerate(deletes):
+            await super().apply_changes(table, [], [key], batch_id=f"{batch_id}#d{n}")
+        for n, row in enumerate(upserts):
+            await super().apply_changes(table, [row], [], batch_id=f"{batch_id}#u{n}")
+        return await super().apply_changes(table, [], [], batch_id=batch_id)
+
+
 # --- the proof's results table (shared by conftest and the proof test) ------------------------------
 
 CAUGHT_KEY = pytest.StashKey[dict[str, dict[str, Any]]]()
@@ -403,6 +425,14 @@ VARIANTS: tuple[Variant, ...] = (
         DedupeLeftBehind,
         "test_listeners.py",
         "test_listeners.py::test_failed_dispatch_leaves_no_dedupe_record",
+    ),
+    Variant(
+        "apply-changes-row-by-row",
+        "a batch of changes is not atomic",
+        "_bulk",
+        ApplyChangesRowByRow,
+        "test_bulk_changes.py",
+        "test_bulk_changes.py::test_a_bad_row_leaves_nothing_of_the_batch",
     ),
 )
 CONTROL = Variant(
