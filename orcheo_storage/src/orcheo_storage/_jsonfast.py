@@ -10,13 +10,15 @@ fall back to the exact path whenever the answer is not a sure yes.
 Decoding (:func:`literals_safe`): orjson reads a float literal to the correctly rounded
 double, as ``float(literal)`` does. The codec does the same unless the literal is not the
 shortest spelling of that double (it then keeps the exact ``Decimal``), and reads integers
-of any size exactly. A literal with at most 15 digits and an exponent below 100 always
-reads back as the same double in both, so only literals with 16 or more digit characters
-or a three-digit exponent are looked at one by one. Those are found without a regular
-expression scan of the whole text: digits are mapped to ``0`` with :meth:`bytes.translate`
-and runs are found with :meth:`bytes.find`. A token counts as a number literal only when
-what precedes it could precede a JSON value (``:``, ``,``, ``[``, whitespace or the start);
-every real literal is therefore checked, and digit runs inside strings mostly skip the check.
+of any size exactly. A literal whose sign, digits and point take at most 15 characters and
+whose exponent is above -100 always reads back as the same double in both, so only longer
+literals and three-digit exponents are looked at. They are found without a Python loop
+over the text: :meth:`bytes.translate` maps digits, point and minus to ``0`` and what may
+precede a JSON value (``,`` ``[`` whitespace) to ``:``, so every long literal is a match
+of the literal-prefixed pattern ``0000000000000000`` (scanned in C) right after a ``:``.
+Runs inside strings that do not follow such a character are skipped; the ones that do are
+checked too (harmless). The found literals are checked together (``repr(float(t)) == t``, C-level
+``map``) and one by one only when that fails.
 
 Encoding (:func:`encode`): orjson output is used unless it holds ``null`` that is not a
 ``None`` (a NaN or an infinity, found by reading the output back), or the value holds
@@ -32,15 +34,12 @@ from typing import Any
 
 import orjson
 
-# Digits and the point become b"0" and "E" b"e": number shapes are then runs.
-_SHAPE = bytes.maketrans(b"123456789.E", b"0000000000e")
-_LONG_RUN = re.compile(b"0" * 16 + rb"[0e+-]*")
-# Negative exponents of three digits (subnormals, underflow); big positive ones read the
-# same (float(literal)) or make orjson refuse an infinity.
-_SMALL_EXPONENT = b"e-000"
-_TOKEN = frozenset(b"0e+-")
-_TAIL = re.compile(rb"[0e+-]*")
-_BEFORE_VALUE = frozenset(b":,[ \t\n\r")
+# Digits, point and minus become b"0", "E" b"e", what may precede a value b":".
+_SHAPE = bytes.maketrans(b"123456789.-E,[ \t\n\r", b"00000000000e::::::")
+_LONG = re.compile(b"0" * 16 + rb"[0e+]*")
+# Three-digit exponents (negative ones reach subnormals and underflow to zero), after
+# the mantissa's last digit.
+_BIG_EXPONENT = b"0e000"
 _NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 _INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
 _ENCODE_OPTIONS = (
@@ -74,29 +73,38 @@ def _literal_safe(token: bytes) -> bool:
     return repr(as_float) == text or Decimal(repr(as_float)) == exact
 
 
+def _exponent_tokens(data: bytes, shape: bytes) -> list[bytes]:
+    tokens: list[bytes] = []
+    at = shape.find(_BIG_EXPONENT)
+    while at != -1:
+        start, end = at, at + len(_BIG_EXPONENT)
+        while shape[start - 1] == 0x30:  # b"0"; shape[0] is the prepended b":"
+            start -= 1
+        while end < len(shape) and shape[end] in b"0e+":
+            end += 1
+        if shape[start - 1] == 0x3A:  # b":": a literal, not digits inside a string
+            tokens.append(data[start - 1 : end - 1])
+        at = shape.find(_BIG_EXPONENT, end)
+    return tokens
+
+
 def literals_safe(data: bytes) -> bool:
     """Whether every number literal in the JSON text ``data`` reads the same in orjson."""
-    shape = data.translate(_SHAPE)
-    spans = [m.span() for m in _LONG_RUN.finditer(shape)]  # a literal prefix: scanned in C
-    at = shape.find(_SMALL_EXPONENT)
-    while at != -1:
-        end = _TAIL.match(shape, at + 1).end()  # type: ignore[union-attr]
-        spans.append((at, end))
-        at = shape.find(_SMALL_EXPONENT, end)
-    for start, end in spans:
-        while start > 0 and shape[start - 1] in _TOKEN:
-            start -= 1
-        if start > 0 and data[start - 1] not in _BEFORE_VALUE:
-            continue  # inside a string: not a number literal
-        token = data[start:end]
-        try:
-            if repr(float(token)).encode("ascii") == token:
-                continue  # the common case: written by repr(), the shortest spelling
-        except ValueError:
-            return False
-        if not _literal_safe(token):
-            return False
-    return True
+    shape = (b":" + data).translate(_SHAPE)  # index i of shape is index i - 1 of data
+    spans = [m.span() for m in _LONG.finditer(shape)]
+    # A run right after b":" is a literal (or digits inside a string after one of those).
+    tokens = [data[start - 1 : end - 1] for start, end in spans if shape[start - 1] == 0x3A]
+    if _BIG_EXPONENT in shape:
+        tokens += _exponent_tokens(data, shape)
+    if not tokens:
+        return True
+    try:
+        # The common case: every one written by repr(), the shortest spelling.
+        if ",".join(map(repr, map(float, tokens))).encode("ascii") == b",".join(tokens):
+            return True
+    except ValueError:
+        pass
+    return all(_literal_safe(token) for token in tokens)
 
 
 NOT_EXACT: Any = object()
