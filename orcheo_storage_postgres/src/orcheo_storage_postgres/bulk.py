@@ -26,7 +26,7 @@ from orcheo_storage_postgres._db import Db, q_one
 from orcheo_storage_postgres._errors import translated
 from orcheo_storage_postgres._rows import jsonb, plain
 from orcheo_storage_postgres.bulk_changes import apply_batch
-from orcheo_storage_postgres.bulk_fetch import KeyReader
+from orcheo_storage_postgres.bulk_fetch import fetch_by_key
 from orcheo_storage_postgres.stores import _codecs as c
 
 Row = dict[str, Any]
@@ -220,7 +220,6 @@ class PostgresBulkTransfer:
 
     def __init__(self, db: Db) -> None:
         self._db = db
-        self._keys = KeyReader(db)
 
     async def export_rows(
         self, table: str, *, batch_size: int = 1000
@@ -300,7 +299,7 @@ class PostgresBulkTransfer:
     async def fetch_rows(self, table: str, keys: list[list[JsonValue]]) -> list[JsonObject]:
         """The logical rows whose key is one of ``keys`` (absent keys are skipped)."""
         spec = _spec(table)
-        rows = await self._keys.fetch(spec.physical, spec.columns, spec.order, keys)
+        rows = await fetch_by_key(self._db, spec.physical, spec.columns, spec.order, keys)
         return [spec.to_logical(r) for r in rows]
 
     async def imported_batches(self) -> set[str]:

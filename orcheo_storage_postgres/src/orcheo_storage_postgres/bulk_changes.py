@@ -30,7 +30,8 @@ from orcheo_storage.jsoncodec import JsonObject, JsonValue
 from psycopg import errors as pg
 from psycopg import sql
 
-from orcheo_storage_postgres._db import Conn, Db, q_all, q_one
+from orcheo_storage_postgres._db import Conn, Db, q_one
+from orcheo_storage_postgres._keys import key_match, key_params, key_types
 from orcheo_storage_postgres._rows import jsonb
 
 if TYPE_CHECKING:
@@ -42,10 +43,6 @@ _LEDGER = (
     "INSERT INTO orcheo_migration_ledger (batch_id, table_name, row_count) VALUES (%s, %s, %s) "
     "ON CONFLICT (batch_id) DO NOTHING RETURNING batch_id"
 )
-_TYPES = (
-    "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a "
-    "WHERE a.attrelid = %s::regclass AND a.attname = ANY(%s) AND NOT a.attisdropped"
-)
 # Raises the audit sequence to the highest stored seq, never lowers it (import_batch's
 # ``setval(max(seq))`` would move it back after the highest rows were deleted).
 _AUDIT_SEQ_RAISE = (
@@ -56,11 +53,6 @@ _AUDIT_SEQ_RAISE = (
 )
 _AUDIT_TABLE = "service_token_audit"
 _TEMP = sql.Identifier("orcheo_changes")
-
-# Physical table -> types of its key columns. The schema is the same in every database and
-# namespace this code runs against (its own migration steps create it), so one lookup per
-# table and process is enough.
-_KEY_TYPES: dict[str, tuple[str, ...]] = {}
 
 
 def key_columns(spec: _Spec) -> tuple[str, ...]:
@@ -137,31 +129,15 @@ async def apply_batch(
     return True
 
 
-async def _key_types(conn: Conn, physical: str, key: Sequence[str]) -> tuple[str, ...]:
-    if physical not in _KEY_TYPES:
-        rows = await q_all(conn, _TYPES, (physical, list(key)))
-        found = {str(r["name"]): str(r["type"]) for r in rows}
-        _KEY_TYPES[physical] = tuple(found[column] for column in key)
-    return _KEY_TYPES[physical]
-
-
 async def _delete(
     conn: Conn, spec: _Spec, key: Sequence[str], doomed: list[tuple[str, ...]]
 ) -> None:
-    types = await _key_types(conn, spec.physical, key)
-    arrays = [sql.SQL("%s::text[]::{}[]").format(sql.SQL(t)) for t in types]  # catalog types
-    if len(key) == 1:
-        query = sql.SQL("DELETE FROM {} WHERE {} = ANY({})").format(
-            sql.Identifier(spec.physical), sql.Identifier(key[0]), arrays[0]
-        )
-    else:
-        query = sql.SQL("DELETE FROM {} WHERE ({}) IN (SELECT * FROM unnest({}))").format(
-            sql.Identifier(spec.physical),
-            sql.SQL(", ").join(sql.Identifier(c) for c in key),
-            sql.SQL(", ").join(arrays),
-        )
+    types = await key_types(conn, spec.physical, key)
+    query = sql.SQL("DELETE FROM {} WHERE {}").format(
+        sql.Identifier(spec.physical), key_match(key, types)
+    )
     try:
-        await conn.execute(query, [[item[i] for item in doomed] for i in range(len(key))])
+        await conn.execute(query, key_params(len(key), doomed))
     except pg.ForeignKeyViolation as exc:
         raise ConflictError(
             f"{spec.physical} rows are still referenced ({exc.diag.constraint_name})"
