@@ -413,6 +413,30 @@ CREATE INDEX remediation_open_fingerprint ON remediation_candidates (fingerprint
     WHERE status IN ('pending', 'claimed');
 """
 
+# The big documents are compressed with lz4 instead of pglz when TOASTed: several times
+# faster to write (a bulk import of run history halves its server time), a little larger.
+# Only new values are affected (no rewrite). Servers before 14, or built without lz4,
+# keep pglz: the step succeeds there without changing anything.
+_LZ4_DOCUMENTS = """
+DO $$
+BEGIN
+    IF current_setting('server_version_num')::int >= 140000 THEN
+        EXECUTE 'ALTER TABLE run_history_steps ALTER COLUMN payload SET COMPRESSION lz4';
+        EXECUTE 'ALTER TABLE chat_items ALTER COLUMN item SET COMPRESSION lz4';
+        EXECUTE 'ALTER TABLE workflow_versions ALTER COLUMN graph SET COMPRESSION lz4';
+        EXECUTE 'ALTER TABLE workflow_runs ALTER COLUMN input_payload SET COMPRESSION lz4, '
+            'ALTER COLUMN output_payload SET COMPRESSION lz4';
+        EXECUTE 'ALTER TABLE run_histories ALTER COLUMN inputs SET COMPRESSION lz4';
+        EXECUTE 'ALTER TABLE agentensor_checkpoints '
+            'ALTER COLUMN runnable_config SET COMPRESSION lz4, '
+            'ALTER COLUMN metrics SET COMPRESSION lz4';
+    END IF;
+EXCEPTION WHEN feature_not_supported THEN
+    NULL;
+END
+$$;
+"""
+
 STEPS: tuple[Step, ...] = (
     Step(1, "workflows_versions_runs", _WORKFLOWS),
     Step(2, "triggers_listeners_remediations", _COORDINATION),
@@ -422,6 +446,7 @@ STEPS: tuple[Step, ...] = (
     Step(6, "verbatim_documents", _VERBATIM_DOCUMENTS),
     Step(7, "list_indexes", _LIST_INDEXES),
     Step(8, "reopenable_remediations", _REOPENABLE_REMEDIATIONS),
+    Step(9, "lz4_documents", _LZ4_DOCUMENTS),
 )
 """Append-only. The version of step ``i`` is ``i + 1``."""
 
