@@ -325,6 +325,14 @@ async def _sqlite_sync_round(first: dict[str, Any], second: dict[str, Any], tmp:
         again = await sync(rows, target.bulk(), tmp / "export")
         assert again.ok
         assert again.changed_rows == 0
+        # A third generation builds on the second's versions.
+        await backends.support.populate(source, first, s1, webhook=False)
+        third = await sync(rows, target.bulk(), tmp / "export", batch_size=5)
+        assert third.ok
+        assert third.generation == 3
+        assert third.changed_rows > 0
+        report = await verify(rows, BackendSource(target, "synced"))
+        assert report.ok, [str(d) for d in report.differences]
 
 
 @settings(

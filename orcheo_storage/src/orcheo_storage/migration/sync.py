@@ -238,7 +238,7 @@ async def _scan_table(
         writer.add("deletes", list(logical))
         counts["deleted"] += 1
 
-    reporter.start("sync scan", table, 0)
+    reporter.start("sync scan", table, await source.count_rows(table))
     with out:
         old = next(baseline, None)
         async for lazy in versioned_rows(source, table, batch_size=batch_size):
