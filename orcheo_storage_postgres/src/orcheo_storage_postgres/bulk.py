@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from orcheo_storage.errors import ValidationError
@@ -209,6 +210,18 @@ _LEDGER = (
 )
 
 
+def _native(value: Any) -> Any:
+    """:func:`plain` for a native column value, the common types first."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is bool:
+        return value
+    if kind is datetime:
+        return value.isoformat()
+    if kind is uuid.UUID:
+        return str(value)
+    return plain(value)
+
+
 def _spec(table: str) -> _Spec:
     if table not in SPECS or table not in TABLES_BY_NAME:
         raise ValidationError(f"unknown logical table {table!r}", field="table")
@@ -238,7 +251,7 @@ class PostgresBulkTransfer:
                         # JSON columns arrive decoded by the core codec: plain already.
                         yield [
                             spec.to_logical(
-                                {k: v if k in spec.json else plain(v) for k, v in r.items()}
+                                {k: v if k in spec.json else _native(v) for k, v in r.items()}
                             )
                             for r in rows
                         ]
