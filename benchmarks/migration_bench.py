@@ -1,8 +1,10 @@
 """Benchmark (by hand, not CI): legacy SQLite -> PostgreSQL with the migrate CLI, vs pgloader.
 
 Each step runs as its own ``orcheo-storage migrate`` process so its wall time and peak
-RSS (``wait4`` rusage) are its own. pgloader loads the same SQLite files into a separate
-database in the same run. Usage::
+RSS (``wait4`` rusage) are its own; then ``migrate run`` does all three in one process
+into another schema (what a cut-over runs). pgloader loads the same SQLite files into a
+separate database in the same run. The load average is printed with every figure (the
+machine may be shared). Usage::
 
     python benchmarks/migration_generate.py /tmp/bench-data --gigabytes 1.0
     ORCHEO_POSTGRES_DSN=postgresql://postgres@127.0.0.1:5432/postgres \\
@@ -63,6 +65,7 @@ def main() -> None:
     parser.add_argument("--pgloader-db", default="bench_pgloader")
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument("--skip-pgloader", action="store_true")
+    parser.add_argument("--skip-run", action="store_true", help="no one-process migrate run")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="orcheo-bench-"))
     folder, log = work / "export", work / "bench.log"
@@ -74,33 +77,49 @@ def main() -> None:
     common = ["--from", "legacy", "--from-data-dir", str(args.data)]
     target = ["--to", "postgres", "--to-schema", args.schema]
     results: dict[str, Any] = {"source_bytes": source_bytes}
+    load: dict[str, float] = {"start": os.getloadavg()[0]}
     results["export"] = timed(
         [CLI, "migrate", "export", *common, "--to", "postgres", "--folder", str(folder),
          "--batch-size", str(args.batch_size)], log)  # fmt: skip
     manifest = json.loads((folder / "manifest.json").read_text())
     rows = sum(t["rows"] for t in manifest["tables"])
     export_bytes = sum(b["bytes"] for t in manifest["tables"] for b in t["batches"])
+    load["export"] = os.getloadavg()[0]
     results["import"] = timed([CLI, "migrate", "import", *target, "--folder", str(folder)], log)
+    load["import"] = os.getloadavg()[0]
     results["verify"] = timed([CLI, "migrate", "verify", *target, "--folder", str(folder)], log)
+    load["verify"] = os.getloadavg()[0]
+    if not args.skip_run:
+        run_schema = args.schema + "_run"
+        subprocess.run([*PSQL, f"DROP SCHEMA IF EXISTS {run_schema} CASCADE"], check=True)
+        subprocess.run([*PSQL, f"CREATE SCHEMA {run_schema}"], check=True)
+        results["run"] = timed(
+            [CLI, "migrate", "run", *common, "--to", "postgres", "--to-schema", run_schema,
+             "--folder", str(work / "run-export"), "--batch-size", str(args.batch_size)], log)  # fmt: skip
+        load["run"] = os.getloadavg()[0]
+        subprocess.run([*PSQL, f"DROP SCHEMA IF EXISTS {run_schema} CASCADE"], check=True)
     if not args.skip_pgloader:
         results["pgloader"] = pgloader(args.data, args.pgloader_db, log)
+        load["pgloader"] = os.getloadavg()[0]
     results.update(rows=rows, export_bytes=export_bytes)
     mb = 1024 * 1024
     print(
         f"source {source_bytes / mb:.0f} MB on disk, {rows} rows, {export_bytes / mb:.0f} MB of JSONL"
     )
-    for step in ("export", "import", "verify", "pgloader"):
+    for step in ("export", "import", "verify", "run", "pgloader"):
         if step not in results:
             continue
         seconds, rss = results[step]
         print(
             f"{step:8s} {seconds:7.1f} s  {source_bytes / mb / seconds:6.1f} MB/s (source)  "
             f"{export_bytes / mb / seconds:6.1f} MB/s (JSON)  {rows / seconds:8.0f} rows/s  "
-            f"peak RSS {rss} MB"
+            f"peak RSS {rss} MB  load average {load[step]:.1f}"
         )
     full = sum(results[s][0] for s in ("export", "import", "verify"))
-    print(f"migrate total (export+import+verify) {full:.1f} s")
-    print(json.dumps(results))
+    print(
+        f"migrate total (export+import+verify) {full:.1f} s; load average at start {load['start']:.1f}"
+    )
+    print(json.dumps({**results, "load": load}))
     shutil.rmtree(work)
     subprocess.run([*PSQL, f"DROP SCHEMA IF EXISTS {args.schema} CASCADE"], check=True)
     if not args.skip_pgloader:
