@@ -17,8 +17,9 @@ over the text: :meth:`bytes.translate` maps digits, point and minus to ``0`` and
 precede a JSON value (``,`` ``[`` whitespace) to ``:``, so every long literal is a match
 of the literal-prefixed pattern ``0000000000000000`` (scanned in C) right after a ``:``.
 Runs inside strings that do not follow such a character are skipped; the ones that do are
-checked too (harmless). The found literals are checked together (``repr(float(t)) == t``, C-level
-``map``) and one by one only when that fails.
+checked too (harmless). The found literals are checked together (``repr(float(t)) == t``,
+C-level ``map``) and one by one only when that fails. :func:`decode` first tries the
+cheaper proof for compact text: orjson writing the value back as exactly the same bytes.
 
 Encoding (:func:`encode`): orjson output is used unless it holds ``null`` that is not a
 ``None`` (a NaN or an infinity, found by reading the output back), or the value holds
