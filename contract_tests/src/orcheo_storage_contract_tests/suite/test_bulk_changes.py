@@ -75,9 +75,9 @@ class Expected:
             self.rows.pop(tuple(key), None)
             self.gone.add(tuple(key))
         for row in upserts:
-            key = row_key(row, TABLES_BY_NAME[self.table].key)
-            self.rows[key] = row
-            self.gone.discard(key)
+            found = row_key(row, TABLES_BY_NAME[self.table].key)
+            self.rows[found] = row
+            self.gone.discard(found)
 
     async def check(self, bulk: BulkTransfer) -> None:
         got = await _export(bulk, self.table)
