@@ -274,3 +274,11 @@ def test_validation_error_is_a_value_error_and_storage_error() -> None:
     assert isinstance(info.value, ValueError)
     assert isinstance(info.value, StorageError)
     assert info.value.field == "name"
+
+
+@pytest.mark.parametrize("literal", ["1e400", "-1E999", "1.5e309"])
+def test_literals_beyond_the_float_range_read_back_exactly_not_as_infinity(literal: str) -> None:
+    value = loads(literal)
+    assert value == normalise_json(Decimal(literal))
+    assert isinstance(value, int)
+    assert loads(dumps(value)) == value  # writable and stable, unlike an infinity

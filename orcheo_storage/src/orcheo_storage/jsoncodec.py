@@ -261,7 +261,11 @@ def _parse_float(literal: str) -> float | Decimal:
         exact = Decimal(literal)
     except InvalidOperation as exc:  # pragma: no cover - json only hands us valid literals
         raise ValidationError(f"invalid number {literal!r}") from exc
-    return _canonical_decimal(exact) if exact.as_tuple().exponent < 0 else float(literal)  # type: ignore[operator]
+    if exact.as_tuple().exponent < 0:  # type: ignore[operator]
+        return _canonical_decimal(exact)
+    as_float = float(literal)
+    # Beyond the float range (1e400) the exact value is kept, as normalise_json keeps it.
+    return as_float if math.isfinite(as_float) else _canonical_decimal(exact)
 
 
 def _reject_constant(name: str) -> None:
