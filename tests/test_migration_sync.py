@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from orcheo_storage.errors import StorageError
 from orcheo_storage.jsoncodec import JsonObject, JsonValue
+from orcheo_storage.migration.folder import FolderSource
 from orcheo_storage.migration.manifest import BatchCorruptError, MigrationError
 from orcheo_storage.migration.run import migrate
 from orcheo_storage.migration.sources import BackendSource
@@ -243,6 +244,11 @@ async def test_sync_names_a_target_changed_behind_its_back(tmp_path: Path) -> No
             "run_history_steps", [{**step, "payload": {"tampered": 1}}], [], batch_id="tamper"
         )
         await bulk.apply_changes("chat_items", [], [["thr_1", 2]], batch_id="tamper-2")
+        # ... and put back the chat item it deleted (from the export taken before).
+        exported = FolderSource(folder)
+        old_items = [r async for b in exported.export_rows("chat_items") for r in b]
+        old_item = next(r for r in old_items if r["ordinal"] == 1)
+        await bulk.apply_changes("chat_items", [old_item], [], batch_id="tamper-3")
         state_tables = (await sync_state(folder)).tables
         report = await verify_generation(
             bulk, folder / "sync" / "gen-0001", state_tables, reporter=_quiet()
@@ -250,6 +256,7 @@ async def test_sync_names_a_target_changed_behind_its_back(tmp_path: Path) -> No
         kinds = {(d.table, d.kind) for d in report.differences}
         assert ("run_history_steps", Kind.CHANGED) in kinds
         assert ("chat_items", Kind.MISSING) in kinds
+        assert ("chat_items", Kind.EXTRA) in kinds
         changed = next(d for d in report.differences if d.kind == Kind.CHANGED)
         assert changed.columns == ("payload",)
         assert "exec-1, 1" in changed.key

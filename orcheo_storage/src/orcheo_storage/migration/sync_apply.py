@@ -138,16 +138,22 @@ async def verify_generation(
                 verdict.listed.append(diff)
 
         reporter.start("sync verify", table.name, sum(b.rows for b in table.batches))
-        sent: set[tuple[Any, ...]] = set()
+        # Deleted keys still in the target: normally none. A key both deleted and sent
+        # again (a row that now maps to another source key) is settled by the upserts.
+        lingering: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for batch in (b for b in table.batches if b.kind == "deletes"):
+            items = read_checked(gen_dir / table.name / batch.file_name(), batch.sha256, parse=True)
+            for k in await _fetch(target, table.name, _keys(items)):
+                lingering[k] = k
+            reporter.advance("sync verify", table.name, batch.rows)
         for batch in (b for b in table.batches if b.kind == "upserts"):
             rows = _objects(
                 read_checked(gen_dir / table.name / batch.file_name(), batch.sha256, parse=True)
             )
-            keys = [list(row_key(row, key)) for row in rows]
-            found = await _fetch(target, table.name, keys)
+            found = await _fetch(target, table.name, [list(row_key(row, key)) for row in rows])
             for row in rows:
                 k = row_key(row, key)
-                sent.add(_hashable(k))
+                lingering.pop(_hashable(k), None)
                 there = found.get(_hashable(k))
                 if there is None:
                     note(Difference(table.name, key_text(k), Kind.MISSING))
@@ -158,11 +164,7 @@ async def verify_generation(
                         )
                     )
             reporter.advance("sync verify", table.name, batch.rows)
-        for batch in (b for b in table.batches if b.kind == "deletes"):
-            items = read_checked(gen_dir / table.name / batch.file_name(), batch.sha256, parse=True)
-            keys = [k for k in _keys(items) if _hashable(tuple(k)) not in sent]
-            for k in await _fetch(target, table.name, keys):
-                note(Difference(table.name, key_text(k), Kind.EXTRA))
-            reporter.advance("sync verify", table.name, batch.rows)
+        for k in lingering.values():
+            note(Difference(table.name, key_text(k), Kind.EXTRA))
         reporter.finish("sync verify", table.name)
     return report
