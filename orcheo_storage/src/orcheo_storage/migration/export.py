@@ -7,9 +7,12 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
+from orcheo_storage.jsoncodec import JsonObject
 from orcheo_storage.migration.canonical import encode_line, row_digest, row_key
 from orcheo_storage.migration.files import remove_temporaries, write_atomic
+from orcheo_storage.migration.folder import DONE
 from orcheo_storage.migration.manifest import (
     JOURNAL,
     BatchEntry,
@@ -34,7 +37,19 @@ from orcheo_storage.migration.versions import (
     versions_kind,
 )
 
-DONE = "done.json"
+
+class ExportHook(Protocol):
+    """Receives the export's progress as it happens (``migrate run`` feeds its import from it).
+
+    ``batch`` is awaited once a batch is durable and journaled, with the rows in hand when
+    this run wrote the batch, or ``None`` when an earlier run did (read it from its file).
+    ``table_done`` is awaited once a table's ``done.json`` is written (also for a table an
+    earlier run finished, whose batches were then not announced one by one).
+    """
+
+    async def batch(self, table: str, entry: BatchEntry, rows: list[JsonObject] | None) -> None: ...
+
+    async def table_done(self, table: str, entry: TableEntry) -> None: ...
 
 
 @dataclass
@@ -92,6 +107,7 @@ async def export(
     batch_size: int = 5000,
     fresh: bool = False,
     reporter: Reporter | None = None,
+    hook: ExportHook | None = None,
 ) -> ExportResult:
     """Export every table of ``source`` into ``folder`` (resuming a killed export).
 
@@ -105,6 +121,7 @@ async def export(
         batch_size: rows per batch file.
         fresh: discard a previous partial export in ``folder`` instead of resuming it.
         reporter: progress sink.
+        hook: receives each journaled batch and each finished table (see :class:`ExportHook`).
 
     Returns:
         The completed manifest and counts of what this run wrote.
@@ -137,7 +154,9 @@ async def export(
 
     tables: list[TableEntry] = []
     for table in dependency_order(source.tables()):
-        entry = await _export_table(source, folder, table, batch_size, current, reporter, result)
+        entry = await _export_table(
+            source, folder, table, batch_size, current, reporter, result, hook
+        )
         tables.append(entry)
         result.tables[table] = entry.rows
 
@@ -168,6 +187,7 @@ async def _export_table(
     print_: Fingerprint,
     reporter: Reporter,
     result: ExportResult,
+    hook: ExportHook | None = None,
 ) -> TableEntry:
     table_dir = folder / table
     table_dir.mkdir(mode=0o700, exist_ok=True)
@@ -176,6 +196,8 @@ async def _export_table(
     if done_path.exists():
         finished = TableEntry.model_validate_json(done_path.read_bytes())
         result.rows_skipped += finished.rows
+        if hook is not None:
+            await hook.table_done(table, finished)
         return finished
     journal = read_journal(table_dir)
     # Rewrite the journal without a torn tail so later appends start on a clean line.
@@ -205,6 +227,8 @@ async def _export_table(
                 )
             result.rows_skipped += len(rows)
             batches.append(done)
+            if hook is not None:
+                await hook.batch(table, done, None)
         else:
             # Canonical digests now, from the rows in hand, spare verify decoding this side.
             keys = [row_key(row, key) for row in rows]
@@ -233,6 +257,8 @@ async def _export_table(
             result.rows_written += len(rows)
             result.bytes_written += len(data)
             batches.append(entry)
+            if hook is not None:
+                await hook.batch(table, entry, rows)
         rows_total += len(rows)
         last_key = list(row_key(rows[-1], key))
         reporter.advance("export", table, len(rows))
@@ -249,6 +275,8 @@ async def _export_table(
         )
     finished = TableEntry(name=table, rows=rows_total, batches=batches, highest_key=last_key)
     write_atomic(done_path, finished.model_dump_json().encode("utf-8"))
+    if hook is not None:
+        await hook.table_done(table, finished)
     return finished
 
 

@@ -17,6 +17,9 @@ from orcheo_storage.migration.manifest import (
     read_manifest,
 )
 
+DONE = "done.json"
+"""A table's finished entry, written by the export once all its batches are journaled."""
+
 
 def load_complete_manifest(folder: Path) -> Manifest:
     """The manifest of a finished export.
@@ -78,6 +81,28 @@ class FolderSource:
         self.folder = folder
         self.manifest = load_complete_manifest(folder)
         self._tables = {t.name: t for t in self.manifest.tables}
+
+    @classmethod
+    def finished_tables(cls, folder: Path, tables: list[str]) -> FolderSource:
+        """The ``tables`` whose export finished (``done.json``), while the export still runs.
+
+        Raises:
+            MigrationError: no manifest, or a table's export did not finish.
+        """
+        manifest = read_manifest(folder)
+        if manifest is None:
+            raise MigrationError(f"{folder} holds no export manifest; run the export first")
+        entries: list[TableEntry] = []
+        for table in tables:
+            done = folder / table / DONE
+            if not done.exists():
+                raise MigrationError(f"the export of {table} in {folder} did not finish")
+            entries.append(TableEntry.model_validate_json(done.read_bytes()))
+        self = cls.__new__(cls)
+        self.folder = folder
+        self.manifest = manifest.model_copy(update={"tables": entries})
+        self._tables = {t.name: t for t in entries}
+        return self
 
     @property
     def name(self) -> str:

@@ -60,6 +60,112 @@ def _key_of(table: str) -> tuple[str, ...]:
     return spec.key if spec else ("id",)
 
 
+class BatchFeeder:
+    """Hands one table's batches to the target, ``streams`` at a time, exactly once each.
+
+    Shared by :func:`import_folder` (batches read from the folder) and ``migrate run``'s
+    pipeline (batches taken from the rows the export has in hand). A batch whose id is in
+    the ledger is skipped; :meth:`finish` waits until every batch handed over is committed
+    (or has failed atomically) before it returns or raises.
+    """
+
+    def __init__(
+        self,
+        target: BulkTransfer,
+        done: set[str],
+        result: ImportResult,
+        *,
+        rejects: RejectFile | None,
+        max_rejects: int,
+        streams: int,
+        reporter: Reporter,
+    ) -> None:
+        if streams < 1:
+            raise MigrationError("streams must be at least 1")
+        self._target = target
+        self._done = done
+        self._result = result
+        self._rejects = rejects
+        self._max_rejects = max_rejects
+        self._streams = streams
+        self._reporter = reporter
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._table = ""
+        self._counts = TableCounts()
+
+    def start(self, table: str, rows: int) -> None:
+        """Begin ``table`` (its source row count is ``rows``)."""
+        self._table = table
+        self._counts = self._result.tables.setdefault(table, TableCounts(source=rows))
+        self._reporter.start("import", table, rows)
+
+    @property
+    def counts(self) -> TableCounts:
+        """The counts of the table being imported."""
+        return self._counts
+
+    def counts_of(self, table: str) -> TableCounts:
+        return self._result.tables.setdefault(table, TableCounts())
+
+    def pending(self, table: str, entry: BatchEntry) -> bool:
+        """Whether the batch still has to go in (its id is not in the ledger)."""
+        return entry.batch_id(table) not in self._done
+
+    def skip(self, entry: BatchEntry) -> None:
+        """Count a batch the ledger already holds."""
+        batch_id = entry.batch_id(self._table)
+        earlier = self._rejects.per_batch.get(batch_id, 0) if self._rejects else 0
+        self._counts.already += entry.rows - earlier
+        self._counts.rejected += earlier
+        self._result.batches_skipped += 1
+        self._reporter.advance("import", self._table, entry.rows)
+
+    async def add(self, entry: BatchEntry, rows: list[JsonObject]) -> None:
+        """Hand a batch to the target; waits while ``streams`` batches are in flight."""
+        self._in_flight.add(
+            asyncio.create_task(
+                _import_batch(
+                    self._target,
+                    self._table,
+                    entry,
+                    rows,
+                    self._done,
+                    self._counts,
+                    self._rejects,
+                    self._max_rejects,
+                )
+            )
+        )
+        self._result.batches_imported += 1
+        self._reporter.advance("import", self._table, entry.rows)
+        while len(self._in_flight) >= self._streams:
+            finished, self._in_flight = await asyncio.wait(
+                self._in_flight, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in finished:
+                task.result()
+
+    async def settle(self) -> None:
+        """Wait for every batch in flight (each is atomic), without raising their errors."""
+        if self._in_flight:
+            await asyncio.wait(self._in_flight)
+
+    async def finish(self) -> None:
+        """Wait until every batch of the table is committed; raise the first failure."""
+        try:
+            while self._in_flight:
+                finished, self._in_flight = await asyncio.wait(
+                    self._in_flight, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in finished:
+                    task.result()
+        finally:
+            # Batches already handed to the target finish before an error propagates, so
+            # the ledger is never left guessing.
+            await self.settle()
+        self._reporter.finish("import", self._table)
+
+
 async def import_folder(
     target: BulkTransfer,
     folder: Path,
@@ -101,50 +207,30 @@ async def import_folder(
     reporter = reporter or NullReporter()
     source = FolderSource(folder)
     rejects = RejectFile(reject_file) if reject_file is not None else None
-    done = await target.imported_batches()
     result = ImportResult()
+    feeder = BatchFeeder(
+        target,
+        await target.imported_batches(),
+        result,
+        rejects=rejects,
+        max_rejects=max_rejects,
+        streams=streams,
+        reporter=reporter,
+    )
     for table in dependency_order(tables or source.tables()):
         entry_table = source.table(table)
-        counts = result.tables.setdefault(table, TableCounts(source=entry_table.rows))
-        reporter.start("import", table, entry_table.rows)
-        in_flight: set[asyncio.Task[None]] = set()
+        feeder.start(table, entry_table.rows)
         try:
             for entry in entry_table.batches:
-                batch_id = entry.batch_id(table)
-                if batch_id in done:
-                    earlier = rejects.per_batch.get(batch_id, 0) if rejects else 0
-                    counts.already += entry.rows - earlier
-                    counts.rejected += earlier
-                    result.batches_skipped += 1
-                    reporter.advance("import", table, entry.rows)
+                if not feeder.pending(table, entry):
+                    feeder.skip(entry)
                     continue
                 # Parsing the next batch overlaps with the target committing earlier ones.
-                rows = parse_batch(read_batch(folder, table, entry), table, entry)
-                in_flight.add(
-                    asyncio.create_task(
-                        _import_batch(
-                            target, table, entry, rows, done, counts, rejects, max_rejects
-                        )
-                    )
-                )
-                result.batches_imported += 1
-                reporter.advance("import", table, entry.rows)
-                while len(in_flight) >= streams:
-                    finished, in_flight = await asyncio.wait(
-                        in_flight, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    for task in finished:
-                        task.result()
-            if in_flight:
-                finished, in_flight = await asyncio.wait(in_flight)
-                for task in finished:
-                    task.result()
-        finally:
-            # Batches already handed to the target finish (each is atomic) before an error
-            # propagates, so the ledger is never left guessing.
-            if in_flight:
-                await asyncio.wait(in_flight)
-        reporter.finish("import", table)
+                await feeder.add(entry, parse_batch(read_batch(folder, table, entry), table, entry))
+        except BaseException:
+            await feeder.settle()
+            raise
+        await feeder.finish()
     return result
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from orcheo_storage.migration.export import ExportResult, export, folder_size
 from orcheo_storage.migration.folder import FolderSource
 from orcheo_storage.migration.importer import ImportResult, import_folder
+from orcheo_storage.migration.pipeline import VerifyPlan, run_pipeline
 from orcheo_storage.migration.progress import NullReporter, Reporter
 from orcheo_storage.migration.sources import BackendSource, RowSource
 from orcheo_storage.migration.verify import VerifyReport, verify
@@ -58,6 +59,9 @@ async def migrate(
     streams: int = 2,
     verify_against_source: bool = True,
     reporter: Reporter | None = None,
+    pipeline: bool = True,
+    target_settings: StorageSettings | None = None,
+    source_settings: StorageSettings | None = None,
 ) -> MigrationSummary:
     """Migrate ``source`` into ``target`` through the export ``folder``; resumable.
 
@@ -65,6 +69,15 @@ async def migrate(
     batch exactly once), verify. Verification compares the target with the source itself
     when ``verify_against_source`` (backend sources), else with the export folder (sources
     whose rows are rebuilt on every read, like re-encrypted legacy vault rows).
+
+    With ``pipeline`` (the default) the steps overlap (:mod:`.pipeline`): the import takes
+    each batch from the rows the export has in hand, and each table is verified in a
+    worker process as soon as its import is committed. The worker opens the target from
+    ``target_settings`` (default: the session's public ``settings``, when it has one and
+    is not the in-memory backend) and, to compare with a backend source, the source from
+    ``source_settings``; without them verify runs here after the import, as without
+    ``pipeline``. ``seconds`` then holds each step's own (overlapping) wall time and
+    ``pipeline``, the whole.
 
     Raises:
         SourceChangedError, BatchCorruptError, BadRowError, MigrationError: see the steps.
@@ -75,23 +88,46 @@ async def migrate(
     summary.schema_steps = list(await target.migrate_schema())
     summary.seconds["schema"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
-    summary.exported = await export(
-        source, folder, batch_size=batch_size, fresh=fresh, reporter=reporter
-    )
-    summary.seconds["export"] = time.perf_counter() - clock
-    summary.export_bytes = folder_size(folder)
+    if pipeline:
+        plan = _verify_plan(
+            target, target_settings, source, source_settings, folder, verify_against_source
+        )
+        result = await run_pipeline(
+            source,
+            target.bulk(),
+            folder,
+            plan=plan,
+            batch_size=batch_size,
+            fresh=fresh,
+            reject_file=reject_file,
+            max_rejects=max_rejects,
+            streams=streams,
+            reporter=reporter,
+        )
+        summary.exported, summary.imported = result.exported, result.imported
+        summary.seconds.update(result.seconds)
+        summary.export_bytes = folder_size(folder)
+        if result.verdicts is not None:
+            summary.verified = VerifyReport(tables=result.verdicts)
+            return summary
+    else:
+        clock = time.perf_counter()
+        summary.exported = await export(
+            source, folder, batch_size=batch_size, fresh=fresh, reporter=reporter
+        )
+        summary.seconds["export"] = time.perf_counter() - clock
+        summary.export_bytes = folder_size(folder)
 
-    clock = time.perf_counter()
-    summary.imported = await import_folder(
-        target.bulk(),
-        folder,
-        reject_file=reject_file,
-        max_rejects=max_rejects,
-        streams=streams,
-        reporter=reporter,
-    )
-    summary.seconds["import"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        summary.imported = await import_folder(
+            target.bulk(),
+            folder,
+            reject_file=reject_file,
+            max_rejects=max_rejects,
+            streams=streams,
+            reporter=reporter,
+        )
+        summary.seconds["import"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     reference: RowSource = source if verify_against_source else FolderSource(folder)
@@ -100,3 +136,30 @@ async def migrate(
     )
     summary.seconds["verify"] = time.perf_counter() - clock
     return summary
+
+
+def _public_settings(session: object) -> StorageSettings | None:
+    settings = getattr(session, "settings", None)
+    if not isinstance(settings, StorageSettings) or settings.repository_backend == "memory":
+        return None
+    # Only when the settings name the session's own backend (a worker opens it by name).
+    return settings if settings.repository_backend in type(session).__module__ else None
+
+
+def _verify_plan(
+    target: BackendSession,
+    target_settings: StorageSettings | None,
+    source: RowSource,
+    source_settings: StorageSettings | None,
+    folder: Path,
+    verify_against_source: bool,
+) -> VerifyPlan:
+    """Verify in a worker when it can open the same target (and source) on its own."""
+    settings = target_settings or _public_settings(target)
+    if settings is not None and settings.repository_backend == "memory":
+        settings = None  # another process would see another (empty) memory backend
+    if not verify_against_source:
+        return VerifyPlan(settings, folder)
+    if source_settings is not None and source_settings.repository_backend == "memory":
+        source_settings = None
+    return VerifyPlan(settings, None, source_settings, source.name)

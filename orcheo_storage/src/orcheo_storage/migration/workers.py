@@ -1,0 +1,136 @@
+"""Verify in a worker process, so ``migrate run`` puts the machine's second core to work.
+
+The worker is started with the ``spawn`` context and opens its own backend sessions from
+settings passed through the executor's pipe (never on a command line, never logged). It
+verifies one table per job, reading the target back and comparing it with the export
+folder's digest index of that finished table (or with the source backend). A worker
+whose parent died (SIGKILL) exits by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from orcheo_storage.migration.folder import FolderSource
+from orcheo_storage.migration.sources import BackendSource, RowSource
+from orcheo_storage.migration.verify import TableVerdict, verify
+from orcheo_storage.plugins.registry import BackendRegistry, create_registry
+from orcheo_storage.protocols.backend import BackendSession
+from orcheo_storage.settings import StorageSettings
+
+
+@dataclass(frozen=True)
+class VerifyJob:
+    """One table to verify in the worker.
+
+    Attributes:
+        table: the logical table.
+        target: the target's settings (backend ``target.repository_backend``).
+        folder: compare with this export folder's finished table (digest index) ...
+        source: ... or, when ``folder`` is ``None``, with this source backend.
+        source_name: the source's name in messages.
+        max_listed: differences listed per table.
+    """
+
+    table: str
+    target: StorageSettings
+    folder: Path | None = None
+    source: StorageSettings | None = None
+    source_name: str = "source"
+    max_listed: int = 100
+
+    def __repr__(self) -> str:  # settings hold a DSN and a vault key: keep them out of logs
+        return f"VerifyJob(table={self.table!r}, folder={self.folder!r})"
+
+
+@dataclass(frozen=True)
+class VerifyOutcome:
+    verdict: TableVerdict
+    peak_rss_kb: int
+
+
+_registry: BackendRegistry | None = None
+
+
+def _watch_parent(parent: int) -> None:
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _ready() -> int:
+    """A no-op job: runs once the worker has imported everything (start-up done early)."""
+    return os.getpid()
+
+
+async def _open(settings: StorageSettings) -> BackendSession:
+    global _registry
+    if _registry is None:
+        _registry = create_registry(strict=settings.plugins_strict)
+    opened = settings.model_copy(update={"auto_migrate": False})
+    return await _registry.get(opened.repository_backend).open(opened)
+
+
+async def _verify_table(job: VerifyJob) -> TableVerdict:
+    target = await _open(job.target)
+    try:
+        source_session: BackendSession | None = None
+        if job.folder is not None:
+            reference: RowSource = FolderSource.finished_tables(job.folder, [job.table])
+        else:
+            assert job.source is not None
+            source_session = await _open(job.source)
+            reference = BackendSource(source_session, job.source_name)
+        try:
+            report = await verify(
+                reference,
+                BackendSource(target, "target"),
+                tables=[job.table],
+                max_listed=job.max_listed,
+            )
+        finally:
+            if source_session is not None:
+                await source_session.close()
+    finally:
+        await target.close()
+    return report.tables[0]
+
+
+def verify_table(job: VerifyJob) -> VerifyOutcome:
+    """Run in the worker: verify one table (see :class:`VerifyJob`)."""
+    verdict = asyncio.run(_verify_table(job))
+    return VerifyOutcome(verdict, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+class VerifyPool:
+    """One spawned worker process running :class:`VerifyJob` s in submission order."""
+
+    def __init__(self) -> None:
+        self._pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=get_context("spawn"),
+            initializer=_watch_parent,
+            initargs=(os.getpid(),),
+        )
+
+    def warm(self) -> asyncio.Future[int]:
+        """Start the worker now (its imports overlap with the export)."""
+        return asyncio.get_running_loop().run_in_executor(self._pool, _ready)
+
+    def submit(self, job: VerifyJob) -> asyncio.Future[VerifyOutcome]:
+        return asyncio.get_running_loop().run_in_executor(self._pool, verify_table, job)
+
+    def close(self, *, wait: bool) -> None:
+        """Stop the worker; with ``wait=False`` queued jobs are dropped."""
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)
