@@ -27,7 +27,12 @@ class BadRowError(MigrationError):
         self.table = table
         self.key = key
         self.reason = reason
+        self.hint = hint
         super().__init__(f"bad row in {table} (key {key}): {reason}{hint}")
+
+    def __reduce__(self) -> tuple[type[BadRowError], tuple[str, str, str, str]]:
+        # Crosses from the import worker process intact.
+        return (type(self), (self.table, self.key, self.reason, self.hint))
 
 
 @dataclass

@@ -20,61 +20,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from orcheo_storage.jsoncodec import JsonObject
 from orcheo_storage.migration.export import ExportResult, export
-from orcheo_storage.migration.folder import parse_batch, read_batch
+from orcheo_storage.migration.feed import Batch, End, Event, Importer, Stop, TableDone
 from orcheo_storage.migration.importer import BatchFeeder, ImportResult
-from orcheo_storage.migration.manifest import BatchEntry, TableEntry, read_manifest
+from orcheo_storage.migration.manifest import BatchEntry, TableEntry
 from orcheo_storage.migration.progress import Reporter
 from orcheo_storage.migration.rejects import RejectFile
 from orcheo_storage.migration.sources import RowSource
-from orcheo_storage.migration.tables import dependency_order
 from orcheo_storage.migration.verify import TableVerdict
 from orcheo_storage.migration.workers import VerifyJob, VerifyOutcome, VerifyPool
 from orcheo_storage.protocols.backend import BulkTransfer
 from orcheo_storage.settings import StorageSettings
-
-
-@dataclass(frozen=True)
-class _Batch:
-    table: str
-    entry: BatchEntry
-    rows: list[JsonObject] | None
-
-
-@dataclass(frozen=True)
-class _TableDone:
-    table: str
-    entry: TableEntry
-
-
-@dataclass(frozen=True)
-class _End:
-    result: ExportResult
-
-
-class _Stop:
-    pass
-
-
-_Event = _Batch | _TableDone | _End | _Stop
-
-
-class _QueueHook:
-    """The export's hook: every journaled batch and finished table go to the queue."""
-
-    def __init__(self, queue: asyncio.Queue[_Event]) -> None:
-        self._queue = queue
-
-    async def batch(self, table: str, entry: BatchEntry, rows: list[JsonObject] | None) -> None:
-        await self._queue.put(_Batch(table, entry, rows))
-        await asyncio.sleep(0)  # let the import hand the batch over while we export the next
-
-    async def table_done(self, table: str, entry: TableEntry) -> None:
-        await self._queue.put(_TableDone(table, entry))
 
 
 @dataclass(frozen=True)
@@ -105,6 +66,75 @@ class VerifyPlan:
         return f"VerifyPlan(in_worker={self.in_worker}, folder={self.folder!r})"
 
 
+class _ImportSide:
+    """The import, fed through a bounded asyncio queue."""
+
+    def __init__(self, target: BulkTransfer, folder: Path, options: _Options) -> None:
+        self._target = target
+        self._folder = folder
+        self._options = options
+        self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=max(1, options.queue_batches))
+        self._stopping = False
+
+    async def put(self, event: Event) -> None:
+        await self._queue.put(event)
+        await asyncio.sleep(0)  # let the import hand the batch over while we export the next
+
+    async def stop(self) -> None:
+        self._stopping = True
+        with contextlib.suppress(asyncio.QueueFull):
+            self._queue.put_nowait(Stop())
+
+    async def run(self, on_table: Callable[[str], None]) -> ImportResult:
+        result = ImportResult()
+        options = self._options
+        feeder = BatchFeeder(
+            self._target,
+            await self._target.imported_batches(),
+            result,
+            rejects=RejectFile(options.reject_file) if options.reject_file is not None else None,
+            max_rejects=options.max_rejects,
+            streams=options.streams,
+            reporter=options.reporter,
+        )
+        importer = Importer(self._folder, feeder, on_table)
+        try:
+            while True:
+                event = await self._queue.get()
+                if self._stopping or isinstance(event, Stop):
+                    return result
+                if isinstance(event, End):
+                    await importer.end(event.tables)
+                    return result
+                await importer.handle(event)
+        finally:
+            await feeder.settle()  # batches handed over finish (atomically) first
+
+
+class _Hook:
+    """The export's hook: every journaled batch and finished table go to the import."""
+
+    def __init__(self, side: _ImportSide, rows: dict[str, int]) -> None:
+        self._side = side
+        self._rows = rows
+
+    async def batch(self, table: str, entry: BatchEntry, rows: list[JsonObject] | None) -> None:
+        await self._side.put(Batch(table, entry, rows))
+
+    async def table_done(self, table: str, entry: TableEntry) -> None:
+        self._rows[table] = entry.rows
+        await self._side.put(TableDone(table, entry))
+
+
+@dataclass(frozen=True)
+class _Options:
+    reject_file: Path | None
+    max_rejects: int
+    streams: int
+    queue_batches: int
+    reporter: Reporter
+
+
 @dataclass
 class PipelineResult:
     exported: ExportResult
@@ -112,69 +142,6 @@ class PipelineResult:
     verdicts: list[TableVerdict] | None  # None: verify was left to the caller
     seconds: dict[str, float] = field(default_factory=dict)
     worker_peak_rss_kb: int = 0
-
-
-class _Importer:
-    """The import side: takes queue events and feeds the target, table by table."""
-
-    def __init__(
-        self,
-        folder: Path,
-        feeder: BatchFeeder,
-        on_table: list[str],
-    ) -> None:
-        self._folder = folder
-        self._feeder = feeder
-        self._current: str | None = None
-        self._seen: set[int] = set()
-        self._counts: dict[str, int] | None = None
-        self.finished = on_table  # tables whose import is committed, in order
-        self.first_batch: float | None = None
-
-    def _begin(self, table: str) -> None:
-        if self._counts is None:
-            manifest = read_manifest(self._folder)
-            self._counts = dict(manifest.fingerprint.counts) if manifest else {}
-        self._current = table
-        self._seen = set()
-        self._feeder.start(table, self._counts.get(table, 0))
-
-    async def _batch(self, table: str, entry: BatchEntry, rows: list[JsonObject] | None) -> None:
-        if self._current != table:
-            self._begin(table)
-        self._seen.add(entry.batch)
-        if not self._feeder.pending(table, entry):
-            self._feeder.skip(entry)
-            return
-        if self.first_batch is None:
-            self.first_batch = time.perf_counter()
-        if rows is None:  # exported by an earlier run: from its checked file
-            rows = parse_batch(read_batch(self._folder, table, entry), table, entry)
-        await self._feeder.add(entry, rows)
-
-    async def _table_done(self, entry: TableEntry) -> None:
-        if self._current != entry.name:
-            self._begin(entry.name)
-        self._feeder.counts.source = entry.rows
-        for batch in entry.batches:
-            if batch.batch not in self._seen:
-                await self._batch(entry.name, batch, None)
-        await self._feeder.finish()
-        self._current = None
-        self.finished.append(entry.name)
-
-    async def handle(self, event: _Batch | _TableDone) -> None:
-        if isinstance(event, _Batch):
-            await self._batch(event.table, event.entry, event.rows)
-        else:
-            await self._table_done(event.entry)
-
-    async def end(self, result: ExportResult) -> None:
-        """The export is complete: import what it did not announce (an export finished before)."""
-        by_name = {t.name: t for t in result.manifest.tables}
-        for table in dependency_order(list(by_name)):
-            if table not in self.finished:
-                await self._table_done(by_name[table])
 
 
 async def run_pipeline(
@@ -189,44 +156,33 @@ async def run_pipeline(
     max_rejects: int,
     streams: int,
     reporter: Reporter,
-    queue_batches: int = 2,
+    queue_batches: int = 1,
 ) -> PipelineResult:
     """Export ``source`` into ``folder`` while importing into ``target`` and verifying.
 
-    ``seconds`` holds each step's own wall time (they overlap) and ``pipeline``, the
-    whole. ``verdicts`` is ``None`` when ``plan`` keeps verify in this process: the
-    caller then verifies after this returns.
+    ``queue_batches`` batches wait between the export and the import (the import keeps
+    ``streams`` more in flight). ``seconds`` holds when the export and the import ended (from the start), the
+    verify's tail after the import and
+    ``pipeline``, the whole. ``verdicts`` is ``None`` when ``plan`` keeps verify in this
+    process: the caller then verifies after this returns.
 
     Raises:
         SourceChangedError, BatchCorruptError, BadRowError, MigrationError: as the steps.
     """
     started = time.perf_counter()
-    queue: asyncio.Queue[_Event] = asyncio.Queue(maxsize=max(1, queue_batches))
-    imported = ImportResult()
-    feeder = BatchFeeder(
-        target,
-        await target.imported_batches(),
-        imported,
-        rejects=RejectFile(reject_file) if reject_file is not None else None,
-        max_rejects=max_rejects,
-        streams=streams,
-        reporter=reporter,
-    )
+    options = _Options(reject_file, max_rejects, streams, queue_batches, reporter)
+    side = _ImportSide(target, folder, options)
     pool = VerifyPool() if plan.in_worker else None
     verifying: list[tuple[str, asyncio.Future[VerifyOutcome]]] = []
-    finished: list[str] = []
-    importer = _Importer(folder, feeder, finished)
+    rows: dict[str, int] = {}
     seconds: dict[str, float] = {}
-    stopping = False
 
-    def schedule_verify() -> None:
-        assert pool is not None
-        for table in finished[len(verifying) :]:
+    def on_table(table: str) -> None:
+        if pool is not None:
             verifying.append((table, pool.submit(plan.job(table))))
-            reporter.start("verify", table, feeder.counts_of(table).source)
+            reporter.start("verify", table, rows.get(table, 0))
 
     async def produce() -> ExportResult:
-        nonlocal stopping
         try:
             result = await export(
                 source,
@@ -234,38 +190,25 @@ async def run_pipeline(
                 batch_size=batch_size,
                 fresh=fresh,
                 reporter=reporter,
-                hook=_QueueHook(queue),
+                hook=_Hook(side, rows),
             )
         except BaseException:
-            stopping = True
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(_Stop())
+            await side.stop()
             raise
         finally:
             seconds["export"] = time.perf_counter() - started
-        await queue.put(_End(result))
+        for entry in result.manifest.tables:
+            rows.setdefault(entry.name, entry.rows)
+        await side.put(End(list(result.manifest.tables)))
         return result
 
-    async def consume() -> None:
+    async def consume() -> ImportResult:
         try:
-            while True:
-                event = await queue.get()
-                if stopping or isinstance(event, _Stop):
-                    return
-                if isinstance(event, _End):
-                    await importer.end(event.result)
-                    if pool is not None:
-                        schedule_verify()
-                    return
-                await importer.handle(event)
-                if pool is not None:
-                    schedule_verify()
+            return await side.run(on_table)
         finally:
-            await feeder.settle()  # batches handed over finish (atomically) first
-            seconds["import"] = time.perf_counter() - (importer.first_batch or started)
+            seconds["import"] = time.perf_counter() - started
 
-    if pool is not None:
-        warm = pool.warm()
+    warm = pool.warm() if pool is not None else None
     ok = False
     try:
         exporting = asyncio.create_task(produce())
@@ -275,12 +218,14 @@ async def run_pipeline(
             exporting.cancel()
         await asyncio.wait({exporting, importing})
         for task in (exporting, importing):  # the export's error first: it is the cause
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
-        exported = exporting.result()
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
+        exported, imported = exporting.result(), importing.result()
         verdicts: list[TableVerdict] | None = None
         peak = 0
         if pool is not None:
+            assert warm is not None
             await warm
             verify_started = time.perf_counter()
             verdicts = []

@@ -60,6 +60,7 @@ async def migrate(
     verify_against_source: bool = True,
     reporter: Reporter | None = None,
     pipeline: bool = True,
+    queue_batches: int = 1,
     target_settings: StorageSettings | None = None,
     source_settings: StorageSettings | None = None,
 ) -> MigrationSummary:
@@ -76,7 +77,7 @@ async def migrate(
     ``target_settings`` (default: the session's public ``settings``, when it has one and
     is not the in-memory backend) and, to compare with a backend source, the source from
     ``source_settings``; without them verify runs here after the import, as without
-    ``pipeline``. ``seconds`` then holds each step's own (overlapping) wall time and
+    ``pipeline``; ``queue_batches`` batches wait between export and import. ``seconds`` then holds each step's own (overlapping) wall time and
     ``pipeline``, the whole.
 
     Raises:
@@ -103,6 +104,7 @@ async def migrate(
             max_rejects=max_rejects,
             streams=streams,
             reporter=reporter,
+            queue_batches=queue_batches,
         )
         summary.exported, summary.imported = result.exported, result.imported
         summary.seconds.update(result.seconds)
