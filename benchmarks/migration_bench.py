@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,13 +29,53 @@ CLI = str(Path(sys.executable).with_name("orcheo-storage"))
 PSQL = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qAtc"]
 
 
-def timed(args: list[str], log: Path) -> tuple[float, int]:
-    """Run ``args``; return (seconds, peak RSS in MB). Raises on a non-zero exit."""
+TREE_RSS: dict[str, int] = {}
+
+
+def _tree_rss_mb(root: int) -> int:
+    """Resident MB of ``root`` and its children (``migrate run`` has a verify worker)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            if int(entry) != root and parent != root:
+                continue
+            with open(f"/proc/{entry}/statm") as statm:
+                total += int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            continue
+    return total // (1024 * 1024)
+
+
+def timed(args: list[str], log: Path, step: str = "") -> tuple[float, int]:
+    """Run ``args``; return (seconds, peak RSS in MB). Raises on a non-zero exit.
+
+    Peak RSS is ``wait4``'s: the largest single process of the tree. With ``step`` the
+    summed RSS of the process and its children is also sampled (every 0.2 s) into
+    ``TREE_RSS[step]``.
+    """
     started = time.perf_counter()
+    peak = [0]
     with log.open("ab") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.2):
+                peak[0] = max(peak[0], _tree_rss_mb(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        if step:
+            sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
+        done.set()
     seconds = time.perf_counter() - started
+    if step:
+        sampler.join()
+        TREE_RSS[step] = peak[0]
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{args[:3]} failed, see {log}")
     return seconds, usage.ru_maxrss // 1024
@@ -95,7 +136,8 @@ def main() -> None:
         subprocess.run([*PSQL, f"CREATE SCHEMA {run_schema}"], check=True)
         results["run"] = timed(
             [CLI, "migrate", "run", *common, "--to", "postgres", "--to-schema", run_schema,
-             "--folder", str(work / "run-export"), "--batch-size", str(args.batch_size)], log)  # fmt: skip
+             "--folder", str(work / "run-export"), "--batch-size", str(args.batch_size)], log,
+            "run")  # fmt: skip
         load["run"] = os.getloadavg()[0]
         subprocess.run([*PSQL, f"DROP SCHEMA IF EXISTS {run_schema} CASCADE"], check=True)
     if not args.skip_pgloader:
@@ -115,11 +157,13 @@ def main() -> None:
             f"{export_bytes / mb / seconds:6.1f} MB/s (JSON)  {rows / seconds:8.0f} rows/s  "
             f"peak RSS {rss} MB  load average {load[step]:.1f}"
         )
+    if "run" in TREE_RSS:
+        print(f"migrate run: peak RSS of the process and its worker together {TREE_RSS['run']} MB")
     full = sum(results[s][0] for s in ("export", "import", "verify"))
     print(
         f"migrate total (export+import+verify) {full:.1f} s; load average at start {load['start']:.1f}"
     )
-    print(json.dumps({**results, "load": load}))
+    print(json.dumps({**results, "load": load, "tree_rss": TREE_RSS}))
     shutil.rmtree(work)
     subprocess.run([*PSQL, f"DROP SCHEMA IF EXISTS {args.schema} CASCADE"], check=True)
     if not args.skip_pgloader:

@@ -177,10 +177,18 @@ async def run_pipeline(
     rows: dict[str, int] = {}
     seconds: dict[str, float] = {}
 
+    verified: dict[str, int] = {}  # rows reported so far per table being verified
+
     def on_table(table: str) -> None:
         if pool is not None:
             verifying.append((table, pool.submit(plan.job(table))))
             reporter.start("verify", table, rows.get(table, 0))
+            verified[table] = 0
+
+    def advance_verify(table: str, count: int) -> None:
+        if table in verified:  # not after its verdict (late progress is dropped)
+            verified[table] += count
+            reporter.advance("verify", table, count)
 
     async def produce() -> ExportResult:
         try:
@@ -209,6 +217,7 @@ async def run_pipeline(
             seconds["import"] = time.perf_counter() - started
 
     warm = pool.warm() if pool is not None else None
+    progress = asyncio.create_task(pool.progress(advance_verify)) if pool is not None else None
     ok = False
     try:
         exporting = asyncio.create_task(produce())
@@ -233,12 +242,16 @@ async def run_pipeline(
                 outcome = await future
                 verdicts.append(outcome.verdict)
                 peak = max(peak, outcome.peak_rss_kb)
-                reporter.advance("verify", table, outcome.verdict.source_rows)
+                rest = outcome.verdict.source_rows - verified.pop(table, 0)
+                if rest > 0:
+                    reporter.advance("verify", table, rest)
                 reporter.finish("verify", table)
             seconds["verify_after_import"] = time.perf_counter() - verify_started
         ok = True
     finally:
         if pool is not None:
             pool.close(wait=ok)
+        if progress is not None:
+            await progress
     seconds["pipeline"] = time.perf_counter() - started
     return PipelineResult(exported, imported, verdicts, seconds, peak)

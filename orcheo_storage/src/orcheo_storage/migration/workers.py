@@ -10,14 +10,18 @@ whose parent died (SIGKILL) exits by itself.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import queue
 import resource
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 from orcheo_storage.migration.folder import FolderSource
 from orcheo_storage.migration.sources import BackendSource, RowSource
@@ -58,9 +62,50 @@ class VerifyOutcome:
 
 
 _registry: BackendRegistry | None = None
+_progress: Any = None  # the worker's end of the progress queue
+NICE = 10
+PROGRESS_EVERY = 0.25  # seconds between progress messages from the worker
+
+
+class _Forward:
+    """The worker's reporter: rows verified go back to the main process in bunches."""
+
+    def __init__(self) -> None:
+        self._rows = 0
+        self._last = time.monotonic()
+
+    def start(self, step: str, table: str, total_rows: int) -> None:
+        return None
+
+    def advance(self, step: str, table: str, rows: int) -> None:
+        self._rows += rows
+        now = time.monotonic()
+        if now - self._last >= PROGRESS_EVERY:
+            self._send(table, now)
+
+    def finish(self, step: str, table: str) -> None:
+        self._send(table, time.monotonic())
+
+    def note(self, message: str) -> None:
+        return None
+
+    def _send(self, table: str, now: float) -> None:
+        if self._rows and _progress is not None:
+            _progress.put((table, self._rows))
+        self._rows, self._last = 0, now
+
+
+def _init_worker(parent: int, progress: Any) -> None:
+    global _progress
+    _progress = progress
+    _watch_parent(parent)
 
 
 def _watch_parent(parent: int) -> None:
+    # Verify yields the CPU to the export, the import and the target's COPY work: it
+    # uses what they leave, and its tail after the import is short.
+    os.nice(NICE)
+
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(0.5)
@@ -98,6 +143,7 @@ async def _verify_table(job: VerifyJob) -> TableVerdict:
                 BackendSource(target, "target"),
                 tables=[job.table],
                 max_listed=job.max_listed,
+                reporter=_Forward(),
             )
         finally:
             if source_session is not None:
@@ -117,12 +163,30 @@ class VerifyPool:
     """One spawned worker process running :class:`VerifyJob` s in submission order."""
 
     def __init__(self) -> None:
+        context = get_context("spawn")
+        self._progress = context.Queue()
         self._pool = ProcessPoolExecutor(
             max_workers=1,
-            mp_context=get_context("spawn"),
-            initializer=_watch_parent,
-            initargs=(os.getpid(),),
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(os.getpid(), self._progress),
         )
+        self._closed = False
+
+    async def progress(self, advance: Callable[[str, int], None]) -> None:
+        """Pass the worker's progress (table, rows) to ``advance`` until :meth:`close`."""
+        loop = asyncio.get_running_loop()
+        get = functools.partial(self._progress.get, timeout=0.2)
+        try:
+            while not self._closed:
+                try:
+                    table, rows = await loop.run_in_executor(None, get)
+                except queue.Empty:
+                    continue
+                advance(table, rows)
+        finally:
+            self._progress.cancel_join_thread()
+            self._progress.close()
 
     def warm(self) -> asyncio.Future[int]:
         """Start the worker now (its imports overlap with the export)."""
@@ -132,5 +196,6 @@ class VerifyPool:
         return asyncio.get_running_loop().run_in_executor(self._pool, verify_table, job)
 
     def close(self, *, wait: bool) -> None:
-        """Stop the worker; with ``wait=False`` queued jobs are dropped."""
+        """Stop the worker (and :meth:`progress`); with ``wait=False`` queued jobs are dropped."""
+        self._closed = True
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
