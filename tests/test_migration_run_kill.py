@@ -82,6 +82,36 @@ def _kill() -> Any:
     return _load("test_migration_kill")
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _assert_gone(pids: list[int]) -> None:
+    """The killed run's worker processes exit by themselves (within a few seconds)."""
+    deadline = time.monotonic() + 5
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [p for p in alive if Path(f"/proc/{p}").exists() and not _zombie(p)]
+    assert not alive, f"worker processes {alive} outlived the killed run"
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 def _run_until(
     src: StorageSettings,
     dst: StorageSettings,
@@ -105,8 +135,10 @@ def _run_until(
         time.sleep(0.005)
     time.sleep(rng.uniform(0, 0.05))
     if child.poll() is None:
+        workers = _children(child.pid)
         child.send_signal(signal.SIGKILL)
         child.wait()
+        _assert_gone(workers)
         return True
     assert child.returncode == 0, f"migrate run child failed with {child.returncode}"
     return False

@@ -98,11 +98,11 @@ class FolderSource:
             if not done.exists():
                 raise MigrationError(f"the export of {table} in {folder} did not finish")
             entries.append(TableEntry.model_validate_json(done.read_bytes()))
-        self = cls.__new__(cls)
-        self.folder = folder
-        self.manifest = manifest.model_copy(update={"tables": entries})
-        self._tables = {t.name: t for t in entries}
-        return self
+        source = cls.__new__(cls)
+        source.folder = folder
+        source.manifest = manifest.model_copy(update={"tables": entries})
+        source._tables = {t.name: t for t in entries}
+        return source
 
     @property
     def name(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import pickle
 import queue
 import resource
 import threading
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from orcheo_storage.migration.folder import FolderSource
+from orcheo_storage.migration.manifest import MigrationError
 from orcheo_storage.migration.sources import BackendSource, RowSource
 from orcheo_storage.migration.verify import TableVerdict, verify
 from orcheo_storage.plugins.registry import BackendRegistry, create_registry
@@ -154,8 +156,21 @@ async def _verify_table(job: VerifyJob) -> TableVerdict:
 
 
 def verify_table(job: VerifyJob) -> VerifyOutcome:
-    """Run in the worker: verify one table (see :class:`VerifyJob`)."""
-    verdict = asyncio.run(_verify_table(job))
+    """Run in the worker: verify one table (see :class:`VerifyJob`).
+
+    Raises:
+        MigrationError, StorageError: as :func:`~orcheo_storage.migration.verify.verify`;
+            an error that would not survive the trip back is raised as a MigrationError
+            naming its type and message.
+    """
+    try:
+        verdict = asyncio.run(_verify_table(job))
+    except Exception as exc:
+        try:
+            pickle.loads(pickle.dumps(exc))
+        except Exception:
+            raise MigrationError(f"{type(exc).__name__}: {exc}") from None
+        raise
     return VerifyOutcome(verdict, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
