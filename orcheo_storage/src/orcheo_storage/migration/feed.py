@@ -5,7 +5,6 @@ Shared by the pipeline's in-process import and its import worker process.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +57,6 @@ class Importer:
         self._counts: dict[str, int] | None = None
         self.finished: list[str] = []  # tables whose import is committed, in order
         self._on_table = on_table
-        self.first_batch: float | None = None
 
     def _begin(self, table: str) -> None:
         if self._counts is None:
@@ -75,8 +73,6 @@ class Importer:
         if not self._feeder.pending(table, entry):
             self._feeder.skip(entry)
             return
-        if self.first_batch is None:
-            self.first_batch = time.perf_counter()
         if rows is None:  # exported by an earlier run: from its checked file
             rows = parse_batch(read_batch(self._folder, table, entry), table, entry)
         await self._feeder.add(entry, rows)
