@@ -131,15 +131,17 @@ def main() -> None:
     results["verify"] = timed([CLI, "migrate", "verify", *target, "--folder", str(folder)], log)
     load["verify"] = os.getloadavg()[0]
     if not args.skip_run:
-        run_schema = args.schema + "_run"
-        subprocess.run([*PSQL, f"DROP SCHEMA IF EXISTS {run_schema} CASCADE"], check=True)
-        subprocess.run([*PSQL, f"CREATE SCHEMA {run_schema}"], check=True)
-        results["run"] = timed(
-            [CLI, "migrate", "run", *common, "--to", "postgres", "--to-schema", run_schema,
-             "--folder", str(work / "run-export"), "--batch-size", str(args.batch_size)], log,
-            "run")  # fmt: skip
-        load["run"] = os.getloadavg()[0]
-        subprocess.run([*PSQL, f"DROP SCHEMA IF EXISTS {run_schema} CASCADE"], check=True)
+        # `migrate run` as one process (the default), then with its verify worker.
+        for step, extra in (("run", []), ("run+worker", ["--verify-worker"])):
+            run_schema = args.schema + "_run"
+            subprocess.run([*PSQL, f"DROP SCHEMA IF EXISTS {run_schema} CASCADE"], check=True)
+            subprocess.run([*PSQL, f"CREATE SCHEMA {run_schema}"], check=True)
+            results[step] = timed(
+                [CLI, "migrate", "run", *common, "--to", "postgres", "--to-schema", run_schema,
+                 "--folder", str(work / f"{step}-export"), "--batch-size", str(args.batch_size),
+                 *extra], log, step)  # fmt: skip
+            load[step] = os.getloadavg()[0]
+            subprocess.run([*PSQL, f"DROP SCHEMA IF EXISTS {run_schema} CASCADE"], check=True)
     if not args.skip_pgloader:
         results["pgloader"] = pgloader(args.data, args.pgloader_db, log)
         load["pgloader"] = os.getloadavg()[0]
@@ -148,7 +150,7 @@ def main() -> None:
     print(
         f"source {source_bytes / mb:.0f} MB on disk, {rows} rows, {export_bytes / mb:.0f} MB of JSONL"
     )
-    for step in ("export", "import", "verify", "run", "pgloader"):
+    for step in ("export", "import", "verify", "run", "run+worker", "pgloader"):
         if step not in results:
             continue
         seconds, rss = results[step]
@@ -157,8 +159,11 @@ def main() -> None:
             f"{export_bytes / mb / seconds:6.1f} MB/s (JSON)  {rows / seconds:8.0f} rows/s  "
             f"peak RSS {rss} MB  load average {load[step]:.1f}"
         )
-    if "run" in TREE_RSS:
-        print(f"migrate run: peak RSS of the process and its worker together {TREE_RSS['run']} MB")
+    for step in ("run", "run+worker"):
+        if step in TREE_RSS:
+            print(
+                f"migrate {step}: peak RSS of the process and any worker together {TREE_RSS[step]} MB"
+            )
     full = sum(results[s][0] for s in ("export", "import", "verify"))
     print(
         f"migrate total (export+import+verify) {full:.1f} s; load average at start {load['start']:.1f}"

@@ -286,6 +286,14 @@ def run_command(
     reject_file: RejectFile = None,
     max_rejects: MaxRejects = 0,
     streams: Streams = 2,
+    verify_worker: Annotated[
+        bool,
+        typer.Option(
+            "--verify-worker/--no-verify-worker",
+            help="Verify each table in a second process while the import goes on "
+            "(faster on two or more cores; about twice the memory).",
+        ),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Migrate the target's schema, export, import and verify (resumes where it stopped)."""
@@ -300,6 +308,7 @@ def run_command(
         "reject_file": reject_file,
         "max_rejects": max_rejects,
         "streams": streams,
+        "verify_worker": verify_worker,
     }
     with reported_errors():
         summary = asyncio.run(_with_reporter(lambda r: _run(src, dst, folder, options, r)))

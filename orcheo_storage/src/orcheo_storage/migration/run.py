@@ -63,6 +63,7 @@ async def migrate(
     queue_batches: int = 1,
     target_settings: StorageSettings | None = None,
     source_settings: StorageSettings | None = None,
+    verify_worker: bool = True,
 ) -> MigrationSummary:
     """Migrate ``source`` into ``target`` through the export ``folder``; resumable.
 
@@ -93,6 +94,8 @@ async def migrate(
         plan = _verify_plan(
             target, target_settings, source, source_settings, folder, verify_against_source
         )
+        if not verify_worker:
+            plan = VerifyPlan(None, plan.folder)  # verify here, after the import (one process)
         result = await run_pipeline(
             source,
             target.bulk(),
