@@ -150,3 +150,28 @@ def test_prepare_threshold_from_environment(
     monkeypatch.setenv("ORCHEO_POSTGRES_PREPARE_THRESHOLD", raw)
     settings = load_settings(postgres_dsn="postgresql://u@h/db", repository_backend="postgres")
     assert connection_kwargs(settings)["prepare_threshold"] == expected
+
+
+async def test_bulk_import_takes_only_iso_timestamps_and_types_missing_parents(
+    session: PostgresSession,
+) -> None:
+    from orcheo_storage.errors import NotFoundError, ValidationError
+
+    bulk = session.bulk()
+    await session.history().start_run(execution_id="e", workflow_id="w")
+    step = {"execution_id": "e", "index": 0, "at": "yesterday", "payload": {"x": 1}}
+    # PostgreSQL alone would read 'yesterday' as a timestamp; the logical row may not.
+    with pytest.raises(ValidationError, match="ISO-8601") as info:
+        await bulk.import_batch("run_history_steps", [step], batch_id="b1")
+    assert info.value.field == "at"
+    naive = {**step, "at": "2025-01-02T03:04:05.123456"}  # naive means UTC, as in the stores
+    assert await bulk.import_batch("run_history_steps", [naive], batch_id="b2")
+    rows = [r async for b in bulk.export_rows("run_history_steps") for r in b]
+    assert [datetime.fromisoformat(str(r["at"])) for r in rows] == [
+        datetime(2025, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    ]
+    orphan = {**naive, "execution_id": "no-such-run"}
+    with pytest.raises(NotFoundError, match="referenced row is missing"):
+        await bulk.import_batch("run_history_steps", [orphan], batch_id="b3")
+    assert "b1" not in await bulk.imported_batches()
+    assert "b3" not in await bulk.imported_batches()

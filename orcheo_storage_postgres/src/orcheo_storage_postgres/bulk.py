@@ -12,14 +12,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from orcheo_storage.errors import ValidationError
+from orcheo_storage.errors import NotFoundError, ValidationError
 from orcheo_storage.jsoncodec import JsonObject, JsonValue
 from orcheo_storage.migration.tables import TABLES_BY_NAME
 from orcheo_storage.models.common import build
 from orcheo_storage.models.vault import StoredCredential
+from psycopg import errors as pg
 from psycopg import sql
 
 from orcheo_storage_postgres._copytext import copy_text
@@ -78,6 +79,37 @@ def _credential_out(row: Row) -> Row:
     return {"credential": cred, "secret": row["secret"], "oauth_tokens": row["oauth_tokens"]}
 
 
+def _iso_stamp(value: Any, column: str) -> str:
+    """``value`` as an ISO-8601 timestamp with an offset (naive means UTC).
+
+    PostgreSQL itself would also take words like ``'yesterday'`` or ``'epoch'`` for a
+    TIMESTAMPTZ column; a logical row may only hold ISO-8601 text.
+
+    Raises:
+        ValidationError: the value is not an ISO-8601 timestamp.
+    """
+    try:
+        stamp = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValidationError(
+            f"not an ISO-8601 timestamp: {str(value)[:40]!r}", field=column
+        ) from None
+    return (stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=UTC)).isoformat()
+
+
+def _stamped(columns: tuple[str, ...], inner: Callable[[Row], Row] = _same) -> Callable[[Row], Row]:
+    """``inner``, then the timestamp ``columns`` checked and spelled with an offset."""
+
+    def convert(row: Row) -> Row:
+        out = inner(row)
+        for column in columns:
+            if out.get(column) is not None:
+                out[column] = _iso_stamp(out[column], column)
+        return out
+
+    return convert
+
+
 def _step_in(row: Row) -> Row:
     out = dict(row)
     out["step_index"] = out.pop("index")
@@ -128,7 +160,11 @@ SPECS: dict[str, _Spec] = {
         "cron_triggers", ("workflow_id", "config"), frozenset({"config"}), "workflow_id"
     ),
     "cron_dispatch": _Spec(
-        "cron_dispatch", ("workflow_id", "last_dispatched_at"), frozenset(), "workflow_id"
+        "cron_dispatch",
+        ("workflow_id", "last_dispatched_at"),
+        frozenset(),
+        "workflow_id",
+        _stamped(("last_dispatched_at",)),
     ),
     "retry_policies": _Spec(
         "retry_policies", ("workflow_id", "policy"), frozenset({"policy"}), "workflow_id"
@@ -141,6 +177,7 @@ SPECS: dict[str, _Spec] = {
         ("subscription_id", "dedupe_key", "expires_at"),
         frozenset(),
         "subscription_id, dedupe_key",
+        _stamped(("expires_at",)),
     ),
     "remediation_candidates": _model_spec(c.CANDIDATES, "id"),
     "run_histories": _model_spec(c.HISTORIES, "execution_id"),
@@ -149,7 +186,7 @@ SPECS: dict[str, _Spec] = {
         ("execution_id", "step_index", "at", "payload"),
         frozenset({"payload"}),
         "execution_id, step_index",
-        _step_in,
+        _stamped(("at",), _step_in),
         _step_out,
         (_STEP_SEQ,),
         "execution_id",
@@ -187,12 +224,14 @@ SPECS: dict[str, _Spec] = {
         ),
         frozenset({"status", "allowed_image_domains", "metadata"}),
         "id",
+        _stamped(("created_at", "updated_at")),
     ),
     "chat_items": _Spec(
         "chat_items",
         ("id", "thread_id", "ordinal", "created_at", "item"),
         frozenset({"item"}),
         "thread_id, ordinal",
+        _stamped(("created_at",)),
         after_import=(_ITEM_SEQ,),
         parent="thread_id",
     ),
@@ -201,6 +240,7 @@ SPECS: dict[str, _Spec] = {
         ("id", "thread_id", "storage_path", "created_at", "attachment"),
         frozenset({"attachment"}),
         "id",
+        _stamped(("created_at",)),
     ),
 }
 
@@ -279,19 +319,25 @@ class PostgresBulkTransfer:
             # One payload in the COPY text format; rows of other value types go through
             # psycopg's adaptation row by row, as before.
             payload = copy_text(physical, spec.columns, spec.json)
-            async with conn.cursor() as cur, cur.copy(copy) as writer:
-                if payload is not None:
-                    await writer.write(payload)
-                else:
-                    for row in physical:
-                        await writer.write_row(
-                            tuple(
-                                (jsonb(row[col]) if row.get(col) is not None else None)
-                                if col in spec.json
-                                else row.get(col)
-                                for col in spec.columns
+            try:
+                async with conn.cursor() as cur, cur.copy(copy) as writer:
+                    if payload is not None:
+                        await writer.write(payload)
+                    else:
+                        for row in physical:
+                            await writer.write_row(
+                                tuple(
+                                    (jsonb(row[col]) if row.get(col) is not None else None)
+                                    if col in spec.json
+                                    else row.get(col)
+                                    for col in spec.columns
+                                )
                             )
-                        )
+            except pg.ForeignKeyViolation as exc:  # a bad row for the migration, typed
+                constraint = exc.diag.constraint_name
+                raise NotFoundError(
+                    constraint, f"{table}: a referenced row is missing ({constraint})"
+                ) from None
             ids = sorted({str(r[spec.parent]) for r in physical}) if spec.parent else []
             for statement in spec.after_import:
                 await conn.execute(statement, {"ids": ids} if spec.parent else None)
