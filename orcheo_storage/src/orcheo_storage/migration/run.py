@@ -78,8 +78,10 @@ async def migrate(
     ``target_settings`` (default: the session's public ``settings``, when it has one and
     is not the in-memory backend) and, to compare with a backend source, the source from
     ``source_settings``; without them verify runs here after the import, as without
-    ``pipeline``; ``queue_batches`` batches wait between export and import. ``seconds`` then holds each step's own (overlapping) wall time and
-    ``pipeline``, the whole.
+    ``pipeline``; ``queue_batches`` batches wait between export and import. With
+    ``verify_worker=False`` verify always runs here after the import (one process, about
+    half the memory; the command line's default). ``seconds`` then holds each step's own
+    (overlapping) wall time and ``pipeline``, the whole.
 
     Raises:
         SourceChangedError, BatchCorruptError, BadRowError, MigrationError: see the steps.
