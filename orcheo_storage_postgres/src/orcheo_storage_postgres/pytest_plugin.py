@@ -1,8 +1,10 @@
-"""pytest plugin (entry point ``pytest11``): the ``pg_dsn`` fixture for tests needing PostgreSQL.
+"""pytest plugin: the ``pg_dsn`` fixture for this project's tests needing PostgreSQL.
 
-Loaded at pytest start-up, which also makes sure the real ``orcheo_storage_postgres``
-package is imported before test modules under ``orcheo_storage_postgres/tests`` (whose
-folder shares the package's name) are collected in ``--import-mode=importlib``.
+Loaded with ``-p orcheo_storage_postgres.pytest_plugin`` by the workspace's pytest
+configuration (not as a ``pytest11`` entry point, so users' pytest sessions do not get
+it). Loading it at start-up also makes sure the real ``orcheo_storage_postgres`` package is
+imported before test modules under ``orcheo_storage_postgres/tests`` (whose folder shares
+the package's name) are collected in ``--import-mode=importlib``.
 """
 
 from __future__ import annotations
