@@ -17,6 +17,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from orcheo_storage.jsoncodec import dumps_bytes
+from psycopg import AsyncCopy
+
+from orcheo_storage_postgres._rows import jsonb
 
 _NULL = b"\\N"
 
@@ -66,3 +69,25 @@ def copy_text(
         return None
     lines.append(b"")
     return b"\n".join(lines)
+
+
+async def write_rows(
+    writer: AsyncCopy,
+    rows: list[dict[str, Any]],
+    columns: tuple[str, ...],
+    json_columns: frozenset[str],
+) -> None:
+    """Send ``rows`` to an open COPY: one :func:`copy_text` payload, else ``write_row``."""
+    payload = copy_text(rows, columns, json_columns)
+    if payload is not None:
+        await writer.write(payload)
+        return
+    for row in rows:
+        await writer.write_row(
+            tuple(
+                (jsonb(row[col]) if row.get(col) is not None else None)
+                if col in json_columns
+                else row.get(col)
+                for col in columns
+            )
+        )

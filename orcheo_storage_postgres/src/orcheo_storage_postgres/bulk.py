@@ -15,19 +15,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from orcheo_storage.errors import NotFoundError, ValidationError
+from orcheo_storage.errors import ValidationError
 from orcheo_storage.jsoncodec import JsonObject, JsonValue
-from orcheo_storage.migration.tables import TABLES_BY_NAME
+from orcheo_storage.migration.tables import TABLES_BY_NAME, key_values
 from orcheo_storage.models.common import build
 from orcheo_storage.models.vault import StoredCredential
 from psycopg import errors as pg
 from psycopg import sql
 
-from orcheo_storage_postgres._copytext import copy_text
+from orcheo_storage_postgres._copytext import write_rows
 from orcheo_storage_postgres._db import Db, q_one
 from orcheo_storage_postgres._errors import translated
-from orcheo_storage_postgres._rows import jsonb, plain
-from orcheo_storage_postgres.bulk_changes import apply_batch
+from orcheo_storage_postgres._rows import plain
+from orcheo_storage_postgres.bulk_changes import apply_batch, missing_parent
 from orcheo_storage_postgres.bulk_fetch import fetch_by_key
 from orcheo_storage_postgres.stores import _codecs as c
 
@@ -318,26 +318,11 @@ class PostgresBulkTransfer:
                 return False
             # One payload in the COPY text format; rows of other value types go through
             # psycopg's adaptation row by row, as before.
-            payload = copy_text(physical, spec.columns, spec.json)
             try:
                 async with conn.cursor() as cur, cur.copy(copy) as writer:
-                    if payload is not None:
-                        await writer.write(payload)
-                    else:
-                        for row in physical:
-                            await writer.write_row(
-                                tuple(
-                                    (jsonb(row[col]) if row.get(col) is not None else None)
-                                    if col in spec.json
-                                    else row.get(col)
-                                    for col in spec.columns
-                                )
-                            )
+                    await write_rows(writer, physical, spec.columns, spec.json)
             except pg.ForeignKeyViolation as exc:  # a bad row for the migration, typed
-                constraint = exc.diag.constraint_name
-                raise NotFoundError(
-                    constraint, f"{table}: a referenced row is missing ({constraint})"
-                ) from None
+                raise missing_parent(table, exc) from None
             ids = sorted({str(r[spec.parent]) for r in physical}) if spec.parent else []
             for statement in spec.after_import:
                 await conn.execute(statement, {"ids": ids} if spec.parent else None)
@@ -358,7 +343,8 @@ class PostgresBulkTransfer:
     async def fetch_rows(self, table: str, keys: list[list[JsonValue]]) -> list[JsonObject]:
         """The logical rows whose key is one of ``keys`` (absent keys are skipped)."""
         spec = _spec(table)
-        rows = await fetch_by_key(self._db, spec.physical, spec.columns, spec.order, keys)
+        checked = [key_values(table, key) for key in keys]
+        rows = await fetch_by_key(self._db, spec.physical, spec.columns, spec.order, checked)
         return [spec.to_logical(r) for r in rows]
 
     async def imported_batches(self) -> set[str]:

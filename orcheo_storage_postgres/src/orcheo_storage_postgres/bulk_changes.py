@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 from orcheo_storage.errors import ConflictError, DuplicateError, NotFoundError, ValidationError
 from orcheo_storage.jsoncodec import JsonObject, JsonValue
+from orcheo_storage.migration.tables import key_values
 from psycopg import errors as pg
 from psycopg import sql
 
+from orcheo_storage_postgres._copytext import write_rows
 from orcheo_storage_postgres._db import Conn, Db, q_one
 from orcheo_storage_postgres._keys import key_match, key_params, key_types
-from orcheo_storage_postgres._rows import jsonb
 
 if TYPE_CHECKING:
     from orcheo_storage_postgres.bulk import _Spec
@@ -60,18 +61,10 @@ def key_columns(spec: _Spec) -> tuple[str, ...]:
     return tuple(part.strip() for part in spec.order.split(","))
 
 
-def key_text(table: str, width: int, key: object) -> tuple[str, ...]:
-    """A logical key as text parameters (cast to the column types in SQL).
-
-    Raises:
-        ValidationError: not a list of ``width`` strings / integers.
-    """
-    if not isinstance(key, list | tuple) or len(key) != width:
-        raise ValidationError(f"a {table} key is a list of {width} value(s)", field="deletes")
-    for part in key:
-        if isinstance(part, bool) or not isinstance(part, str | int):
-            raise ValidationError("key values must be strings or integers", field="deletes")
-    return tuple(str(part) for part in key)
+def missing_parent(table: str, exc: pg.ForeignKeyViolation) -> NotFoundError:
+    """A foreign key violation on insert as the typed bad-row error the migration expects."""
+    constraint = exc.diag.constraint_name
+    return NotFoundError(constraint, f"{table}: a referenced row is missing ({constraint})")
 
 
 def _hashable(value: Any) -> Any:
@@ -116,7 +109,7 @@ async def apply_batch(
             (nothing of the batch stays); ``ValidationError`` for a malformed key.
     """
     key = key_columns(spec)
-    doomed = [key_text(table, len(key), item) for item in deletes]
+    doomed = [tuple(str(p) for p in key_values(table, item, field="deletes")) for item in deletes]
     physical = prepare_upserts(table, spec, upserts)
     async with db.transaction() as conn:
         if await q_one(conn, _LEDGER, (batch_id, table, len(physical) + len(doomed))) is None:
@@ -156,15 +149,7 @@ async def _upsert(
     )
     copy = sql.SQL("COPY {} ({}) FROM STDIN").format(_TEMP, columns)
     async with conn.cursor() as cur, cur.copy(copy) as writer:
-        for row in physical:
-            await writer.write_row(
-                tuple(
-                    (jsonb(row[col]) if row.get(col) is not None else None)
-                    if col in spec.json
-                    else row.get(col)
-                    for col in spec.columns
-                )
-            )
+        await write_rows(writer, physical, spec.columns, spec.json)
     others = [c for c in spec.columns if c not in key]
     action = (
         sql.SQL("DO UPDATE SET {}").format(
@@ -189,10 +174,7 @@ async def _upsert(
     except pg.CardinalityViolation:  # one key spelled two ways (e.g. UUID letter case)
         raise DuplicateError(f"{table} row", "a key given twice in one batch") from None
     except pg.ForeignKeyViolation as exc:
-        constraint = exc.diag.constraint_name
-        raise NotFoundError(
-            constraint, f"{table}: a referenced row is missing ({constraint})"
-        ) from None
+        raise missing_parent(table, exc) from None
 
 
 async def _raise_counters(conn: Conn, table: str, spec: _Spec, physical: list[Row]) -> None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from orcheo_storage.errors import ValidationError
-from orcheo_storage.jsoncodec import JsonObject, JsonValue
+from orcheo_storage.jsoncodec import JsonObject
 from psycopg import sql
 
 from orcheo_storage_postgres._db import Db, q_all
@@ -12,19 +11,17 @@ from orcheo_storage_postgres._rows import plain
 
 
 async def fetch_by_key(
-    db: Db, physical: str, columns: tuple[str, ...], order: str, keys: list[list[JsonValue]]
+    db: Db,
+    physical: str,
+    columns: tuple[str, ...],
+    order: str,
+    keys: list[tuple[str | int, ...]],
 ) -> list[JsonObject]:
     """Rows of ``physical`` whose ``order`` columns equal one of ``keys`` (plain values).
 
-    Raises:
-        ValidationError: a key has the wrong number of columns.
+    Keys are checked by the caller (:func:`orcheo_storage.migration.tables.key_values`).
     """
     key = [part.strip() for part in order.split(",")]
-    for item in keys:
-        if len(item) != len(key):
-            raise ValidationError(
-                f"a {physical} key has {len(key)} column(s), got {len(item)}", field="keys"
-            )
     if not keys:
         return []
     async with db.connection() as conn:

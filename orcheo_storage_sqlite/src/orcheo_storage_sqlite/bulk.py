@@ -104,7 +104,7 @@ class SqliteBulkTransfer:
     async def fetch_rows(self, table: str, keys: list[list[JsonValue]]) -> list[JsonObject]:
         """The logical rows whose key is one of ``keys`` (absent keys are skipped)."""
         mapping, db = self._mapping(table)
-        return await db.read(fetch_job(mapping, keys))
+        return await db.read(fetch_job(table, mapping, keys))
 
     async def imported_batches(self) -> set[str]:
         found: set[str] = set()

@@ -18,7 +18,7 @@ from orcheo_storage.clock import utcnow
 from orcheo_storage.errors import DuplicateError, ValidationError
 from orcheo_storage.jsoncodec import JsonObject, JsonValue
 from orcheo_storage.migration.canonical import row_key
-from orcheo_storage.migration.tables import TABLES_BY_NAME
+from orcheo_storage.migration.tables import TABLES_BY_NAME, key_values
 
 from orcheo_storage_sqlite.bulk_mapping import Mapping
 from orcheo_storage_sqlite.codec import ts
@@ -26,20 +26,6 @@ from orcheo_storage_sqlite.codec import ts
 LEDGER_HAS = "SELECT 1 FROM orcheo_migration_ledger WHERE batch_id = ?"
 LEDGER_ADD = """INSERT INTO orcheo_migration_ledger (batch_id, logical_table, row_count, imported_at)
 VALUES (?, ?, ?, ?)"""
-
-
-def key_values(table: str, width: int, key: object) -> tuple[str | int, ...]:
-    """A logical key as statement parameters: ``width`` strings or integers.
-
-    Raises:
-        ValidationError: not a list of ``width`` strings / integers.
-    """
-    if not isinstance(key, list | tuple) or len(key) != width:
-        raise ValidationError(f"a {table} key is a list of {width} value(s)", field="deletes")
-    for part in key:
-        if isinstance(part, bool) or not isinstance(part, str | int):
-            raise ValidationError("key values must be strings or integers", field="deletes")
-    return tuple(key)
 
 
 def apply_job(
@@ -58,7 +44,7 @@ def apply_job(
         ConflictError: two upserts share a logical key, or a row breaks a constraint.
     """
     logical = TABLES_BY_NAME[table]
-    doomed = [key_values(table, len(mapping.key), key) for key in deletes]
+    doomed = [key_values(table, key, field="deletes") for key in deletes]
     seen: set[tuple[object, ...]] = set()
     for row in upserts:
         if not isinstance(row, dict):

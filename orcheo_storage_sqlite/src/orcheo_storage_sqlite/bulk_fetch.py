@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from orcheo_storage.errors import ValidationError
 from orcheo_storage.jsoncodec import JsonObject, JsonValue
+from orcheo_storage.migration.tables import key_values
 
 from orcheo_storage_sqlite.bulk_tables import Mapping
 
@@ -15,25 +15,21 @@ CHUNK = 200
 
 
 def fetch_job(
-    mapping: Mapping, keys: list[list[JsonValue]]
+    table: str, mapping: Mapping, keys: list[list[JsonValue]]
 ) -> Callable[[sqlite3.Connection], list[JsonObject]]:
-    """A read job returning the logical rows of ``mapping`` whose key is in ``keys``.
+    """A read job returning the logical rows of ``table`` whose key is in ``keys``.
 
     Raises:
-        ValidationError: a key has the wrong number of columns.
+        ValidationError: a key is not a list of the table's key values.
     """
+    checked = [key_values(table, key) for key in keys]
     width = len(mapping.key)
-    for key in keys:
-        if len(key) != width:
-            raise ValidationError(
-                f"a {mapping.table} key has {width} column(s), got {len(key)}", field="keys"
-            )
     columns = ", ".join(mapping.key)
 
     def job(conn: sqlite3.Connection) -> list[JsonObject]:
         out: list[JsonObject] = []
-        for start in range(0, len(keys), CHUNK):
-            chunk = keys[start : start + CHUNK]
+        for start in range(0, len(checked), CHUNK):
+            chunk = checked[start : start + CHUNK]
             marks = ", ".join("(" + ", ".join("?" * width) + ")" for _ in chunk)
             sql = f"{mapping.select} WHERE ({columns}) IN (VALUES {marks}) ORDER BY {mapping.order}"
             args = [part for key in chunk for part in key]

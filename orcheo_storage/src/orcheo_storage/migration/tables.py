@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orcheo_storage.errors import ValidationError
+
 
 @dataclass(frozen=True)
 class LogicalTable:
@@ -126,3 +128,27 @@ def dependency_order(names: list[str] | tuple[str, ...] | None = None) -> list[s
             visit(table.name, ())
     ordered.extend(n for n in wanted if n not in done)
     return ordered
+
+
+def key_values(table: str, key: object, *, field: str = "keys") -> tuple[str | int, ...]:
+    """A logical key of ``table`` as given to the bulk hooks, checked.
+
+    Args:
+        table: a logical table (its key columns give the key's width).
+        key: a list (or tuple) of strings and integers, one per key column.
+        field: the argument named in errors.
+
+    Raises:
+        ValidationError: the table is unknown, or the key is not a list of as many
+            strings / integers as the table has key columns.
+    """
+    spec = TABLES_BY_NAME.get(table)
+    if spec is None:
+        raise ValidationError(f"unknown logical table {table!r}", field="table")
+    width = len(spec.key)
+    if not isinstance(key, list | tuple) or len(key) != width:
+        raise ValidationError(f"a {table} key is a list of {width} value(s)", field=field)
+    for part in key:
+        if isinstance(part, bool) or not isinstance(part, str | int):
+            raise ValidationError("key values must be strings or integers", field=field)
+    return tuple(key)
