@@ -16,7 +16,8 @@ import os
 import sqlite3
 import sys
 import uuid
-from contextlib import AsyncExitStack
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -144,13 +145,20 @@ async def _equal_to_fresh_copy(tmp_path: Path, data: Path, target: Any, name: st
             assert await target.bulk().count_rows(table) == await fresh.bulk().count_rows(table)
 
 
-async def test_sync_carries_updates_inserts_and_deletes_of_todays_files(tmp_path: Path) -> None:
+@asynccontextmanager
+async def _copied_then_changed(tmp_path: Path) -> AsyncIterator[tuple[Path, Path, Any]]:
+    """Today's files copied into a fresh PostgreSQL schema, then changed (not yet synced)."""
     data, folder = tmp_path / "legacy", tmp_path / "export"
     legacy.build_legacy(data, old=False)
     async with legacy.pg_target(tmp_path / "target") as target:
         async with legacy._source(data) as source:
             assert (await migrate(source, target, folder, verify_against_source=False)).ok
         _change_todays_files(data)
+        yield data, folder, target
+
+
+async def test_sync_carries_updates_inserts_and_deletes_of_todays_files(tmp_path: Path) -> None:
+    async with _copied_then_changed(tmp_path) as (data, folder, target):
         before = legacy._digests(data)
         async with legacy._source(data) as source:
             result = await sync(source, target.bulk(), folder, batch_size=2)
@@ -208,12 +216,7 @@ class _Crashing:
 
 @pytest.mark.parametrize("crash_after", [0, 3, 7])
 async def test_killed_apply_resumes_exactly_once(tmp_path: Path, crash_after: int) -> None:
-    data, folder = tmp_path / "legacy", tmp_path / "export"
-    legacy.build_legacy(data, old=False)
-    async with legacy.pg_target(tmp_path / "target") as target:
-        async with legacy._source(data) as source:
-            assert (await migrate(source, target, folder, verify_against_source=False)).ok
-        _change_todays_files(data)
+    async with _copied_then_changed(tmp_path) as (data, folder, target):
         async with legacy._source(data) as source:
             with pytest.raises(RuntimeError, match="simulated crash"):
                 await sync(source, _Crashing(target.bulk(), crash_after), folder, batch_size=1)
@@ -226,12 +229,7 @@ async def test_killed_apply_resumes_exactly_once(tmp_path: Path, crash_after: in
 
 
 async def test_sync_names_a_target_changed_behind_its_back(tmp_path: Path) -> None:
-    data, folder = tmp_path / "legacy", tmp_path / "export"
-    legacy.build_legacy(data, old=False)
-    async with legacy.pg_target(tmp_path / "target") as target:
-        async with legacy._source(data) as source:
-            assert (await migrate(source, target, folder, verify_against_source=False)).ok
-        _change_todays_files(data)
+    async with _copied_then_changed(tmp_path) as (data, folder, target):
         async with legacy._source(data) as source:
             result = await sync(source, target.bulk(), folder)
         assert result.ok
