@@ -19,6 +19,7 @@ from orcheo_storage.migration.importer import BadRowError, import_folder
 from orcheo_storage.migration.manifest import (
     BatchCorruptError,
     Manifest,
+    MigrationError,
     SourceChangedError,
     read_manifest,
     write_manifest,
@@ -155,6 +156,32 @@ async def test_resume_against_changed_source_is_refused(tmp_path: Path) -> None:
     fresh = await export(source, folder, batch_size=2, fresh=True)
     assert fresh.manifest.complete
     assert fresh.tables["service_token_audit"] == 2
+
+
+async def test_export_folder_of_an_earlier_version(tmp_path: Path) -> None:
+    """Folders written before batch lines had sorted keys: complete ones still import and
+    verify; a partial one is refused by name (its batches could not be matched)."""
+    session = await _populated(_example())
+    source = BackendSource(session, "src")
+    folder = tmp_path / "e"
+    await export(source, folder, batch_size=2)
+    manifest = read_manifest(folder)
+    assert manifest is not None
+    assert manifest.line_keys == "sorted"
+    # An earlier version's manifest has no line_keys field.
+    raw = json.loads((folder / "manifest.json").read_bytes())
+    del raw["line_keys"]
+    (folder / "manifest.json").write_text(json.dumps(raw))
+    again = await export(source, folder, batch_size=2)
+    assert again.resumed
+    assert again.rows_written == 0
+    target = await open_backend("memory", MEMORY)
+    await import_folder(target.bulk(), folder)
+    assert (await verify(FolderSource(folder), BackendSource(target, "dst"))).ok
+    (folder / "manifest.json").write_text(json.dumps({**raw, "complete": False}))
+    with pytest.raises(MigrationError, match=r"started by an earlier orcheo-storage"):
+        await export(source, folder, batch_size=2)
+    assert (await export(source, folder, batch_size=2, fresh=True)).manifest.complete
 
 
 def _rewrite(folder: Path, table: str, edit: Any, batch: int = 0) -> None:

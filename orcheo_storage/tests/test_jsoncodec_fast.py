@@ -9,6 +9,7 @@ standard-library encoders they replace.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from decimal import Decimal
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from orcheo_storage.jsoncodec import (
     _dumps_exact,
     _loads_exact,
+    canonical_dumps,
     dumps,
     dumps_bytes,
     loads,
@@ -32,6 +34,7 @@ from orcheo_storage.migration.canonical import (
     canonical_row,
     canonical_text,
     encode_line,
+    line_and_digest,
 )
 
 from orcheo_storage import _jsonfast
@@ -219,12 +222,27 @@ def test_dumps_writes_what_the_exact_encoder_writes(value: Any, sort_keys: bool)
     assert dumps_bytes(value, sort_keys=sort_keys) == expected.encode("utf-8")
 
 
+def _sorted_line_stdlib(row: dict[str, Any]) -> bytes:
+    try:
+        text = json.dumps(
+            row, ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
+        )
+    except TypeError:  # Decimal values: the codec's exact encoder
+        text = canonical_dumps(row)
+    return text.encode("utf-8") + b"\n"
+
+
 @given(rows)
 @example({"t": 1e-7, "u": 1.5e-5, "v": 1e16, "w": 5e-324})
 @example({"at": "2024-05-01T10:00:00Z", "d": Decimal("1.10")})
 def test_row_encodings_are_byte_for_byte_the_standard_librarys(row: dict[str, Any]) -> None:
     assert encode_line(row) == _encode_line_stdlib(row)
     assert canonical_row(row) == _canonical_row_stdlib(row)
+    # An export's line (keys sorted) and digest from one encoding: the exact paths' bytes.
+    line, digest = line_and_digest(row)
+    assert line == _sorted_line_stdlib(row)
+    assert digest == hashlib.sha256(_canonical_row_stdlib(row)).digest()
+    assert loads(line) == loads(encode_line(row))
 
 
 @given(st.lists(st.sampled_from([1.0, 0.5, None, "a"]), max_size=4), st.sampled_from(
@@ -236,6 +254,8 @@ def test_non_finite_numbers_are_not_written_as_null(items: list[Any], bad: float
         encode_line(row)
     with pytest.raises(ValueError):
         canonical_row(row)
+    with pytest.raises(ValueError):
+        line_and_digest(row)
     assert dumps(row) == _dumps_exact(row, False)  # the exact path's spelling, never null
 
 

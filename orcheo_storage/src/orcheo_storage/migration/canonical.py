@@ -8,6 +8,8 @@ backend encodes to the same bytes.
   :func:`orcheo_storage.jsoncodec.loads` to exactly the same values as the codec's own
   positional literals, so rows round-trip identically. Rows holding a ``Decimal`` fall
   back to :func:`orcheo_storage.jsoncodec.dumps`.
+- :func:`line_and_digest` gives an export's line (keys sorted) and the row's digest from
+  one encoding.
 - :func:`canonical_row` is the canonical form checksums are computed over: sorted keys,
   type-tagged numbers, timestamps as UTC with microseconds (see its docstring).
 """
@@ -140,6 +142,26 @@ def _canonical_row_stdlib(row: JsonObject) -> bytes:
     except TypeError:
         text = canonical_dumps(row)
     return canonical_text(text).encode("utf-8")
+
+
+def line_and_digest(row: JsonObject) -> tuple[bytes, bytes]:
+    """A batch line for ``row`` with its keys sorted, and its :func:`row_digest`.
+
+    The line is the sorted encoding the canonical form is made from, so one encoding
+    serves both when orjson writes the standard library's bytes; otherwise each takes its
+    exact path (the standard library's sorted encoder, then the codec for ``Decimal``).
+
+    Raises:
+        ValueError: the row holds a non-finite number.
+    """
+    out = _stdlib_spelling(row, sort_keys=True)
+    if out is not None:
+        return out + b"\n", hashlib.sha256(canonical_bytes(out)).digest()
+    try:
+        line = _SORTED.encode(row)
+    except TypeError:
+        line = canonical_dumps(row)
+    return line.encode("utf-8") + b"\n", row_digest(row)
 
 
 def row_digest(row: JsonObject) -> bytes:

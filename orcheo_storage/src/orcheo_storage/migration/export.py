@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Protocol
 
 from orcheo_storage.jsoncodec import JsonObject
-from orcheo_storage.migration.canonical import encode_line, row_digest, row_key
+from orcheo_storage.migration.canonical import encode_line, line_and_digest, row_key
 from orcheo_storage.migration.files import remove_temporaries, write_atomic
 from orcheo_storage.migration.folder import DONE
 from orcheo_storage.migration.manifest import (
     JOURNAL,
+    SORTED_LINES,
     BatchEntry,
     Fingerprint,
     Manifest,
@@ -31,7 +32,6 @@ from orcheo_storage.migration.progress import NullReporter, Reporter
 from orcheo_storage.migration.sources import RowSource
 from orcheo_storage.migration.tables import TABLES_BY_NAME, dependency_order
 from orcheo_storage.migration.versions import (
-    DIGEST_KIND,
     version_line,
     versioned_rows,
     versions_kind,
@@ -136,7 +136,10 @@ async def export(
     reporter = reporter or NullReporter()
     existing = _prepare_folder(folder, fresh)
     current = await fingerprint(source)
-    result = ExportResult(manifest=existing or Manifest(batch_size=batch_size, fingerprint=current))
+    result = ExportResult(
+        manifest=existing
+        or Manifest(batch_size=batch_size, fingerprint=current, line_keys=SORTED_LINES)
+    )
     if existing is not None:
         diffs = existing.fingerprint.differences(current)
         if existing.fingerprint.source != current.source:
@@ -146,6 +149,12 @@ async def export(
         if existing.complete:
             result.resumed = True
             return result
+        if existing.line_keys != SORTED_LINES:
+            raise MigrationError(
+                f"the partial export in {folder} was started by an earlier orcheo-storage "
+                "(batch lines in another key order), so its batches cannot be matched; finish "
+                "it with that version, or export again with fresh=True / --fresh"
+            )
         batch_size = existing.batch_size
         result.resumed = True
     else:
@@ -169,6 +178,7 @@ async def export(
     )
     manifest = Manifest(
         complete=True,
+        line_keys=SORTED_LINES,
         batch_size=batch_size,
         fingerprint=final_print,
         tables=tables,
@@ -205,7 +215,6 @@ async def _export_table(
         table_dir / JOURNAL, b"".join((e.model_dump_json() + "\n").encode() for e in journal)
     )
     key = TABLES_BY_NAME[table].key if table in TABLES_BY_NAME else ("id",)
-    kind = versions_kind(source)
     expected = print_.counts.get(table, 0)
     reporter.start("export", table, expected)
     batches: list[BatchEntry] = []
@@ -216,7 +225,8 @@ async def _export_table(
             continue
         rows = [thunk() for _, _, thunk in lazy]
         number = len(batches)
-        data = b"".join(encode_line(row) for row in rows)
+        encoded = [line_and_digest(row) for row in rows]
+        data = b"".join(line for line, _ in encoded)
         digest = hashlib.sha256(data).hexdigest()
         if number < len(journal):
             done = journal[number]
@@ -232,11 +242,7 @@ async def _export_table(
         else:
             # Canonical digests now, from the rows in hand, spare verify decoding this side.
             keys = [row_key(row, key) for row in rows]
-            digests = (
-                [version for _, version, _ in lazy]
-                if kind == DIGEST_KIND
-                else [row_digest(row) for row in rows]
-            )
+            digests = [digest for _, digest in encoded]
             index = b"".join(encode_line([*k, d.hex()]) for k, d in zip(keys, digests, strict=True))
             versions = b"".join(
                 version_line(source_key, k, version)

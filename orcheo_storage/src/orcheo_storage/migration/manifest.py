@@ -25,6 +25,9 @@ from orcheo_storage.migration.files import append_durable, write_atomic
 MANIFEST = "manifest.json"
 JOURNAL = "journal.jsonl"
 FORMAT = "orcheo-storage-export/1"
+SORTED_LINES = "sorted"
+"""``Manifest.line_keys`` of exports whose batch lines carry their keys sorted (the
+canonical form's order, so one encoding gives both the line and the row digest)."""
 
 
 class MigrationError(StorageError):
@@ -100,6 +103,7 @@ class Manifest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     format: str = FORMAT
+    line_keys: str = "insertion"  # exports before SORTED_LINES wrote keys as the row held them
     complete: bool = False
     batch_size: int
     fingerprint: Fingerprint

@@ -77,42 +77,52 @@ def _sortable(key: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
     return tuple((0, "") if part is None else (1, part) for part in key)
 
 
-Entry = tuple[tuple[Any, ...], bytes, Callable[[], JsonObject]]
-"""One side's row in key order: its key, its canonical digest, and how to get the row."""
+Sortable = tuple[tuple[int, Any], ...]
+Entry = tuple[tuple[Any, ...], Sortable, bytes, Callable[[], JsonObject]]
+"""One side's row in key order: its key, the key as compared, its canonical digest, and
+how to get the row."""
 
 
-def _checked(side: RowSource, table: str, label: str) -> Callable[[tuple[Any, ...]], None]:
-    previous: list[tuple[tuple[int, Any], ...]] = []
-
-    def check(k: tuple[Any, ...]) -> None:
-        sortable = _sortable(k)
-        if previous and sortable < previous[0]:
+def _in_key_order(
+    entries: list[Entry], last: Sortable | None, side: RowSource, table: str, label: str
+) -> Sortable | None:
+    """The batch's last key, after checking that ``entries`` continue ``last`` in order."""
+    for k, sortable, _, _ in entries:
+        if last is not None and sortable < last:
             raise MigrationError(
                 f"the {label} ({side.name}) returns {table} out of key order at key "
                 f"{key_text(k)}; verify needs both sides in key order"
             )
-        previous[:] = [sortable]
+        last = sortable
+    return last
 
-    return check
 
-
-async def _rows(
+async def _batches(
     side: RowSource, table: str, label: str, key: tuple[str, ...], *, use_index: bool = False
-) -> AsyncIterator[Entry]:
-    check = _checked(side, table, label)
+) -> AsyncIterator[list[Entry]]:
+    """One side's rows in key order, a batch at a time (never an empty batch)."""
+    last: Sortable | None = None
     if use_index and isinstance(side, FolderSource) and side.has_index(table):
         # Digests were computed at export time: only the index is read, rows on demand.
         for entry, lines in side.keyed_digests(table):
-            for line in lines:
-                k = tuple(line[:-1])
-                check(k)
-                yield k, bytes.fromhex(line[-1]), _finder(side, table, entry, key, k)
+            keys = [tuple(line[:-1]) for line in lines]
+            batch: list[Entry] = [
+                (k, _sortable(k), bytes.fromhex(line[-1]), _finder(side, table, entry, key, k))
+                for k, line in zip(keys, lines, strict=True)
+            ]
+            if batch:
+                last = _in_key_order(batch, last, side, table, label)
+                yield batch
         return
-    async for batch in side.export_rows(table, batch_size=2000):
-        for row in batch:
-            k = row_key(row, key)
-            check(k)
-            yield k, row_digest(row), _const(row)
+    async for rows in side.export_rows(table, batch_size=2000):
+        keys = [row_key(row, key) for row in rows]
+        batch = [
+            (k, _sortable(k), row_digest(row), _const(row))
+            for k, row in zip(keys, rows, strict=True)
+        ]
+        if batch:
+            last = _in_key_order(batch, last, side, table, label)
+            yield batch
 
 
 def _const(row: JsonObject) -> Callable[[], JsonObject]:
@@ -176,37 +186,45 @@ async def verify(
             if len(verdict.listed) < max_listed:
                 verdict.listed.append(diff)
 
-        src = aiter(_rows(source, table, "source", key, use_index=True))
-        dst = aiter(_rows(target, table, "target", key))
-        a = await anext(src, None)
-        b = await anext(dst, None)
+        src = aiter(_batches(source, table, "source", key, use_index=True))
+        dst = aiter(_batches(target, table, "target", key))
+        a_rows, b_rows = await anext(src, None), await anext(dst, None)
+        at_a = at_b = 0
         last_b: tuple[Any, ...] | None = None
-        while a is not None or b is not None:
+        while a_rows is not None or b_rows is not None:
+            a = None if a_rows is None else a_rows[at_a]
+            b = None if b_rows is None else b_rows[at_b]
+            take_a = take_b = False
             if b is not None and last_b is not None and b[0] == last_b:
                 note(Difference(table, key_text(b[0]), Kind.DUPLICATE))
                 verdict.target_rows += 1
-                b = await anext(dst, None)
-                continue
-            if b is None or (a is not None and _sortable(a[0]) < _sortable(b[0])):
+                take_b = True
+            elif b is None or (a is not None and a[1] < b[1]):
                 assert a is not None
                 note(Difference(table, key_text(a[0]), Kind.MISSING))
                 verdict.source_rows += 1
-                reporter.advance("verify", table, 1)
-                a = await anext(src, None)
-            elif a is None or _sortable(b[0]) < _sortable(a[0]):
+                take_a = True
+            elif a is None or b[1] < a[1]:
                 note(Difference(table, key_text(b[0]), Kind.EXTRA))
                 verdict.target_rows += 1
                 last_b = b[0]
-                b = await anext(dst, None)
+                take_b = True
             else:
-                if a[1] != b[1]:
-                    columns = changed_columns(a[2](), b[2]())
+                if a[2] != b[2]:
+                    columns = changed_columns(a[3](), b[3]())
                     note(Difference(table, key_text(a[0]), Kind.CHANGED, columns))
                 verdict.source_rows += 1
                 verdict.target_rows += 1
-                reporter.advance("verify", table, 1)
                 last_b = b[0]
-                a = await anext(src, None)
-                b = await anext(dst, None)
+                take_a = take_b = True
+            if take_a and a_rows is not None:
+                at_a += 1
+                if at_a == len(a_rows):
+                    reporter.advance("verify", table, at_a)
+                    a_rows, at_a = await anext(src, None), 0
+            if take_b and b_rows is not None:
+                at_b += 1
+                if at_b == len(b_rows):
+                    b_rows, at_b = await anext(dst, None), 0
         reporter.finish("verify", table)
     return report
