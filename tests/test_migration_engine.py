@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from orcheo_storage.migration.export import export
 from orcheo_storage.migration.folder import FolderSource
 from orcheo_storage.migration.importer import BadRowError, import_folder
@@ -326,3 +327,21 @@ async def test_plan_changes_nothing(tmp_path: Path) -> None:
     assert await target.bulk().imported_batches() == set()
     for table in steps:
         assert await target.bulk().count_rows(table) == 0
+
+
+@given(
+    st.lists(
+        st.tuples(st.none() | st.text(max_size=3), st.none() | st.integers(-3, 3)), max_size=12
+    )
+)
+def test_verify_orders_keys_with_null_parts_first(keys: list[tuple[Any, Any]]) -> None:
+    """The merge compares keys as SQL orders them: a NULL part before every value."""
+    from orcheo_storage.migration.verify import _sortable
+
+    def sql_order(key: tuple[Any, Any]) -> tuple[tuple[int, Any], ...]:
+        return tuple((0, 0) if part is None else (1, part) for part in key)
+
+    assert sorted(keys, key=_sortable) == sorted(keys, key=sql_order)
+    for a in keys:
+        for b in keys:
+            assert (_sortable(a) == _sortable(b)) == (a == b)

@@ -157,17 +157,20 @@ def _literal_start(data: bytes, end: int) -> bool:
     return start == 0 or data[start - 1] in _BEFORE_NUMBER
 
 
-_EXPONENT_SHAPE = bytes.maketrans(b"123456789+", b"000000000-")
+EXPONENT_SHAPE = bytes.maketrans(b"123456789+", b"000000000-")
+"""Digits to ``0`` and ``+`` to ``-``: ``data.translate(EXPONENT_SHAPE)`` is the ``shape``
+:func:`has_exponent` scans (a caller that needs the same shape passes it in)."""
 
 
-def has_exponent(data: bytes) -> bool:
+def has_exponent(data: bytes, shape: bytes | None = None) -> bool:
     """Whether orjson output ``data`` holds a float with an exponent.
 
     orjson always writes a lowercase ``e`` and the exponent's sign (``1e+16``, ``1e-7``).
     A digit, ``e`` and a sign count when the digits before them start a literal (UUID-like
     text in strings mostly does not; when it does, the caller only takes its slow path).
     """
-    shape = data.translate(_EXPONENT_SHAPE)
+    if shape is None:
+        shape = data.translate(EXPONENT_SHAPE)
     at = shape.find(b"0e-")
     while at != -1:
         if _literal_start(data, at + 1):

@@ -31,16 +31,28 @@ _SORTED = json.JSONEncoder(
 )
 
 
-def _stdlib_spelling(value: JsonValue, *, sort_keys: bool) -> bytes | None:
+def _stdlib_spelling(value: JsonValue) -> bytes | None:
     """orjson's encoding when it is byte for byte the standard library's (else ``None``).
 
     orjson spells floats below 1e-4 differently (``1e-7``, ``0.00001`` for ``1e-07``,
     ``1e-05``); any exponent or tiny positional literal sends the row to the stdlib.
     """
-    out = _jsonfast.encode(value, sort_keys=sort_keys)
+    out = _jsonfast.encode(value, sort_keys=False)
     if out is None or _jsonfast.has_exponent(out) or _jsonfast.has_tiny_positional(out):
         return None
     return out
+
+
+def _sorted_spelling(value: JsonValue) -> tuple[bytes, bytes] | None:
+    """:func:`_stdlib_spelling` with sorted keys, and its shape for :func:`canonical_bytes`
+    (one translation serves the exponent check and the timestamp scan)."""
+    out = _jsonfast.encode(value, sort_keys=True)
+    if out is None:
+        return None
+    shape = out.translate(_jsonfast.EXPONENT_SHAPE)
+    if _jsonfast.has_exponent(out, shape) or _jsonfast.has_tiny_positional(out):
+        return None
+    return out, shape
 
 
 def _encode_line_stdlib(row: JsonValue) -> bytes:
@@ -60,7 +72,7 @@ def encode_line(row: JsonValue) -> bytes:
     Raises:
         ValueError: the row holds a non-finite number.
     """
-    out = _stdlib_spelling(row, sort_keys=False)
+    out = _stdlib_spelling(row)
     return _encode_line_stdlib(row) if out is None else out + b"\n"
 
 
@@ -87,9 +99,9 @@ def canonical_text(text: str) -> str:
 
 
 # The same rewrite on UTF-8 bytes, visiting only what can match (``"dddd-dd-ddTdd:dd:dd``,
-# found with ``bytes.find`` after mapping digits to ``0``) and skipping stamps already in
-# the canonical form (six fraction digits, ``+00:00``), which the rewrite leaves as they are.
-_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+# found with ``bytes.find`` after mapping digits to ``0``, and ``+`` to ``-``, which only adds
+# candidates the match then turns down) and skipping stamps already in the canonical form
+# (six fraction digits, ``+00:00``), which the rewrite leaves as they are.
 _STAMP_START = b'"0000-00-00T00:00:00'
 _TIMESTAMP_BYTES = re.compile(
     rb'"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?)'
@@ -97,9 +109,13 @@ _TIMESTAMP_BYTES = re.compile(
 )
 
 
-def canonical_bytes(data: bytes) -> bytes:
-    """:func:`canonical_text` for UTF-8 JSON bytes (the same result, encoded)."""
-    shape = data.translate(_DIGITS_TO_ZERO)
+def canonical_bytes(data: bytes, shape: bytes | None = None) -> bytes:
+    """:func:`canonical_text` for UTF-8 JSON bytes (the same result, encoded).
+
+    ``shape``, when given, is ``data.translate(_jsonfast.EXPONENT_SHAPE)``.
+    """
+    if shape is None:
+        shape = data.translate(_jsonfast.EXPONENT_SHAPE)
     at = shape.find(_STAMP_START)
     if at == -1:
         return data
@@ -132,8 +148,8 @@ def canonical_row(row: JsonObject) -> bytes:
     so both sides of a comparison still produce the same bytes for the same row. orjson
     produces these bytes when its output is the C encoder's, byte for byte.
     """
-    out = _stdlib_spelling(row, sort_keys=True)
-    return _canonical_row_stdlib(row) if out is None else canonical_bytes(out)
+    shaped = _sorted_spelling(row)
+    return _canonical_row_stdlib(row) if shaped is None else canonical_bytes(*shaped)
 
 
 def _canonical_row_stdlib(row: JsonObject) -> bytes:
@@ -154,9 +170,9 @@ def line_and_digest(row: JsonObject) -> tuple[bytes, bytes]:
     Raises:
         ValueError: the row holds a non-finite number.
     """
-    out = _stdlib_spelling(row, sort_keys=True)
-    if out is not None:
-        return out + b"\n", hashlib.sha256(canonical_bytes(out)).digest()
+    shaped = _sorted_spelling(row)
+    if shaped is not None:
+        return shaped[0] + b"\n", hashlib.sha256(canonical_bytes(*shaped)).digest()
     try:
         line = _SORTED.encode(row)
     except TypeError:

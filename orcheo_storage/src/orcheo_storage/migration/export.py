@@ -220,7 +220,8 @@ async def _export_table(
     batches: list[BatchEntry] = []
     rows_total = 0
     last_key: list[object] | None = None
-    async for lazy in versioned_rows(source, table, batch_size=batch_size):
+    # A source without versions of its own is versioned by the digests computed below.
+    async for lazy in versioned_rows(source, table, batch_size=batch_size, digests=False):
         if not lazy:
             continue
         rows = [thunk() for _, _, thunk in lazy]
@@ -242,11 +243,11 @@ async def _export_table(
         else:
             # Canonical digests now, from the rows in hand, spare verify decoding this side.
             keys = [row_key(row, key) for row in rows]
-            digests = [digest for _, digest in encoded]
+            digests = [row_digest for _, row_digest in encoded]
             index = b"".join(encode_line([*k, d.hex()]) for k, d in zip(keys, digests, strict=True))
             versions = b"".join(
-                version_line(source_key, k, version)
-                for (source_key, version, _), k in zip(lazy, keys, strict=True)
+                version_line(source_key, k, version or d)
+                for (source_key, version, _), k, d in zip(lazy, keys, digests, strict=True)
             )
             entry = BatchEntry(
                 batch=number,

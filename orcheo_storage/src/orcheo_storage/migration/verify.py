@@ -9,8 +9,10 @@ and, for a changed row, the columns that differ.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from orcheo_storage.jsoncodec import JsonObject
@@ -72,12 +74,33 @@ class VerifyReport:
         return [d for t in self.tables for d in t.listed]
 
 
-def _sortable(key: tuple[Any, ...]) -> tuple[tuple[int, Any], ...]:
-    # ``None`` sorts first and never compares with a value of another type.
-    return tuple((0, "") if part is None else (1, part) for part in key)
+@functools.total_ordering
+class _Null:
+    """``None`` in a key as compared: before every value (as SQL's NULLS FIRST)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Null)
+
+    def __lt__(self, other: object) -> bool:
+        return not isinstance(other, _Null)
+
+    def __hash__(self) -> int:
+        return 0
 
 
-Sortable = tuple[tuple[int, Any], ...]
+_NULL = _Null()
+
+
+def _sortable(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``key`` as compared: itself, unless a part is ``None`` (which compares with nothing)."""
+    if None not in key:
+        return key
+    return tuple(_NULL if part is None else part for part in key)
+
+
+Sortable = tuple[Any, ...]
 Entry = tuple[tuple[Any, ...], Sortable, bytes, Callable[[], JsonObject]]
 """One side's row in key order: its key, the key as compared, its canonical digest, and
 how to get the row."""
@@ -107,7 +130,12 @@ async def _batches(
         for entry, lines in side.keyed_digests(table):
             keys = [tuple(line[:-1]) for line in lines]
             batch: list[Entry] = [
-                (k, _sortable(k), bytes.fromhex(line[-1]), _finder(side, table, entry, key, k))
+                (
+                    k,
+                    _sortable(k),
+                    bytes.fromhex(line[-1]),
+                    partial(_find, side, table, entry, key, k),
+                )
                 for k, line in zip(keys, lines, strict=True)
             ]
             if batch:
@@ -129,13 +157,11 @@ def _const(row: JsonObject) -> Callable[[], JsonObject]:
     return lambda: row
 
 
-def _finder(
+def _find(
     side: FolderSource, table: str, entry: BatchEntry, key: tuple[str, ...], k: tuple[Any, ...]
-) -> Callable[[], JsonObject]:
-    def find() -> JsonObject:
-        return next(r for r in side.batch_rows(table, entry) if row_key(r, key) == k)
-
-    return find
+) -> JsonObject:
+    """The row of ``entry``'s batch whose key is ``k`` (read only for a changed row)."""
+    return next(r for r in side.batch_rows(table, entry) if row_key(r, key) == k)
 
 
 def changed_columns(a: JsonObject, b: JsonObject) -> tuple[str, ...]:

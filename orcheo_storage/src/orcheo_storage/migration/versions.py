@@ -71,16 +71,23 @@ def _constant(row: JsonObject) -> Callable[[], JsonObject]:
 
 
 async def versioned_rows(
-    source: RowSource, table: str, *, batch_size: int
+    source: RowSource, table: str, *, batch_size: int, digests: bool = True
 ) -> AsyncIterator[list[LazyRow]]:
-    """``table``'s rows in export order with their versions (see :class:`VersionedSource`)."""
+    """``table``'s rows in export order with their versions (see :class:`VersionedSource`).
+
+    With ``digests=False`` a source without versions of its own gives ``b""`` as every
+    version, for a caller that computes the canonical digests itself (the export does,
+    from the encoding it writes).
+    """
     if isinstance(source, VersionedSource):
         async for batch in source.export_versioned(table, batch_size=batch_size):
             yield batch
         return
     key = logical_key(table)
     async for rows in source.export_rows(table, batch_size=batch_size):
-        yield [(row_key(row, key), row_digest(row), _constant(row)) for row in rows]
+        yield [
+            (row_key(row, key), row_digest(row) if digests else b"", _constant(row)) for row in rows
+        ]
 
 
 def version_line(source_key: Key, logical: Key, version: bytes) -> bytes:
