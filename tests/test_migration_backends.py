@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib.util
 import json
 import math
 import os
@@ -13,86 +12,25 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import migration_support as support
 import psycopg
 import pytest
+from backend_support import DSN, EXAMPLE, base, opened, provisioned
 from hypothesis import HealthCheck, Phase, given, settings
 from orcheo_storage.cli.app import app
-from orcheo_storage.migration.run import migrate, open_backend
+from orcheo_storage.migration.run import migrate
 from orcheo_storage.migration.sources import BackendSource
 from orcheo_storage.migration.verify import Kind, verify
-from orcheo_storage.plugins.registry import create_registry
 from orcheo_storage.protocols.backend import BackendSession
 from orcheo_storage.settings import StorageSettings
 from typer.testing import CliRunner
 
 pytestmark = pytest.mark.postgres
 
-DSN = os.environ.get("ORCHEO_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-BACKEND_FIELDS = (
-    "repository_backend",
-    "checkpoint_backend",
-    "chatkit_backend",
-    "vault_backend",
-    "auth_service_token_backend",
-)
-
-
-def _support() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "migration_support", Path(__file__).with_name("test_migration_support.py")
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-support = _support()
-
-
-def base(name: str) -> StorageSettings:
-    return StorageSettings(
-        **dict.fromkeys(BACKEND_FIELDS, name),
-        postgres_dsn=DSN,
-        vault_encryption_key="migration-test-key",
-        auto_migrate=False,
-    )
-
-
-@asynccontextmanager
-async def provisioned(name: str, workdir: Path) -> AsyncIterator[StorageSettings]:
-    async with create_registry().get(name).provision(base(name), workdir) as fresh:
-        yield fresh
-
-
-@asynccontextmanager
-async def opened(
-    name: str, fresh: StorageSettings, *, schema: bool
-) -> AsyncIterator[BackendSession]:
-    session = await open_backend(name, fresh)
-    try:
-        if schema:
-            await session.migrate_schema()
-        yield session
-    finally:
-        await session.close()
-
 
 async def _rows(session: BackendSession) -> dict[str, list[Any]]:
     source = BackendSource(session, "x")
     return {t: [r async for batch in source.export_rows(t) for r in batch] for t in source.tables()}
-
-
-EXAMPLE: dict[str, Any] = {
-    "workflows": [
-        {"name": "wf ü", "tags": ["a"], "graph": {"n": 1, "f": 1e30, "d": 0.5},
-         "inputs": {"big": 2**80, "f": 0.1}, "steps": [{"s": i} for i in range(5)]}
-        for _ in range(3)
-    ],
-    "metrics": {"acc": 0.5}, "cursor": {"c": "x"}, "token_details": {"d": [1, 2.5]},
-    "secret": "s3cret", "chat_title": "t", "chat_metadata": {"x": "y"}, "messages": ["hi", "ho"],
-}  # fmt: skip
 
 
 async def _sqlite_pg_sqlite(data: dict[str, Any], tmp: Path) -> None:

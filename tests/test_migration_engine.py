@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib.util
 import json
 import os
 import stat
 from pathlib import Path
 from typing import Any
 
+import migration_support as support
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,20 +31,6 @@ from orcheo_storage.migration.sources import BackendSource
 from orcheo_storage.migration.tables import LOGICAL_TABLES, dependency_order
 from orcheo_storage.migration.verify import Kind, verify
 from orcheo_storage.settings import StorageSettings
-
-
-def _support() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "migration_support", Path(__file__).with_name("test_migration_support.py")
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-support = _support()
 
 MEMORY = StorageSettings(
     repository_backend="memory",

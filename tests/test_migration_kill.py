@@ -1,7 +1,7 @@
 """Kill tests: export and import SIGKILLed at random points, then resumed to the end.
 
 The source is a real SQLite backend, the target a real PostgreSQL schema; the child
-process is ``test_migration_support.py`` run as a script. After ten kills of each step the
+process is ``migration_support.py`` run as a script. After ten kills of each step the
 migration is finished in-process and verified: equal, no duplicate keys, no missing rows,
 and every batch in the target's ledger exactly once.
 """
@@ -9,7 +9,6 @@ and every batch in the target's ledger exactly once.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import signal
@@ -19,10 +18,10 @@ import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
+from backend_support import opened, provisioned
+from kill_support import child_settings, exported_batches, ledger_rows, populate_bulk
 from orcheo_storage.migration.export import export
 from orcheo_storage.migration.folder import FolderSource
 from orcheo_storage.migration.importer import import_folder
@@ -33,58 +32,8 @@ from orcheo_storage.settings import StorageSettings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-CHILD = Path(__file__).with_name("test_migration_support.py")
+CHILD = Path(__file__).with_name("migration_support.py")
 KILLS = 10
-
-
-def _backends() -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "migration_backends", Path(__file__).with_name("test_migration_backends.py")
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-helpers = _backends()
-
-
-def _child_settings(settings: StorageSettings) -> str:
-    data: dict[str, Any] = {f: settings.repository_backend for f in helpers.BACKEND_FIELDS}
-    data.update(
-        repository_sqlite_path=str(settings.repository_sqlite_path),
-        chatkit_sqlite_path=str(settings.chatkit_sqlite_path),
-        vault_local_path=str(settings.vault_local_path),
-        auth_service_token_db_path=str(settings.auth_service_token_db_path),
-        postgres_dsn=helpers.DSN,
-        postgres_schema=settings.postgres_schema,
-        vault_encryption_key="migration-test-key",
-        auto_migrate=False,
-    )
-    return json.dumps(data)
-
-
-def _exported_batches(folder: Path) -> int:
-    if not folder.is_dir():
-        return 0
-    return sum(len(read_journal(d)) for d in folder.iterdir() if d.is_dir())
-
-
-def _ledger_rows(schema: str | None) -> int:
-    with psycopg.connect(helpers.DSN, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = %s AND table_name = 'orcheo_migration_ledger'",
-            (schema,),
-        ).fetchone()
-        if not row or not row[0]:
-            return 0
-        found = conn.execute(f'SELECT count(*) FROM "{schema}".orcheo_migration_ledger').fetchone()
-        return int(found[0]) if found else 0
 
 
 def _kill_when(
@@ -100,7 +49,7 @@ def _kill_when(
     Returns ``True`` if the child was killed, ``False`` if it finished first.
     """
     child = subprocess.Popen(
-        [sys.executable, str(CHILD), action, _child_settings(settings), str(folder)],
+        [sys.executable, str(CHILD), action, child_settings(settings), str(folder)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -117,35 +66,25 @@ def _kill_when(
     return False
 
 
-async def _populate(settings: StorageSettings) -> None:
-    async with helpers.opened("sqlite", settings, schema=True) as session:
-        await helpers.support.populate(session, helpers.EXAMPLE, settings, webhook=False)
-        history = session.history()
-        for n in range(4):
-            await history.start_run(execution_id=f"bulk-{n}", workflow_id="w")
-            for i in range(300):
-                await history.append_step(f"bulk-{n}", {"i": i, "text": "x" * (i % 50)})
-
-
 def test_killed_export_and_import_resume_exactly_once(tmp_path: Path) -> None:
     rng = random.Random(int(os.environ.get("KILL_SEED", "6")))
     folder = tmp_path / "export"
 
     async def setup(stack: AsyncExitStack) -> tuple[StorageSettings, StorageSettings]:
-        src = await stack.enter_async_context(helpers.provisioned("sqlite", tmp_path))
+        src = await stack.enter_async_context(provisioned("sqlite", tmp_path))
         src = src.model_copy(update={"sqlite_synchronous": "NORMAL"})
-        dst = await stack.enter_async_context(helpers.provisioned("postgres", tmp_path))
-        await _populate(src)
+        dst = await stack.enter_async_context(provisioned("postgres", tmp_path))
+        await populate_bulk(src)
         return src, dst
 
     async def finish_export(src: StorageSettings) -> None:
-        async with helpers.opened("sqlite", src, schema=False) as session:
+        async with opened("sqlite", src, schema=False) as session:
             await export(BackendSource(session, "kill-source"), folder, batch_size=7)
 
     async def finish_and_check(src: StorageSettings, dst: StorageSettings) -> None:
         async with (
-            helpers.opened("sqlite", src, schema=False) as source,
-            helpers.opened("postgres", dst, schema=True) as target,
+            opened("sqlite", src, schema=False) as source,
+            opened("postgres", dst, schema=True) as target,
         ):
             result = await import_folder(target.bulk(), folder)
             for table, counts in result.tables.items():
@@ -159,7 +98,7 @@ def test_killed_export_and_import_resume_exactly_once(tmp_path: Path) -> None:
                 assert report.ok, [str(d) for d in report.differences]
 
     async def _counts(src: StorageSettings) -> list[int]:
-        async with helpers.opened("sqlite", src, schema=False) as session:
+        async with opened("sqlite", src, schema=False) as session:
             bulk = session.bulk()
             return [await bulk.count_rows(t) for t in BackendSource(session, "s").tables()]
 
@@ -175,7 +114,7 @@ def test_killed_export_and_import_resume_exactly_once(tmp_path: Path) -> None:
                     "export",
                     src,
                     folder,
-                    lambda: _exported_batches(folder),
+                    lambda: exported_batches(folder),
                     target,
                     rng,
                 )
@@ -193,7 +132,7 @@ def test_killed_export_and_import_resume_exactly_once(tmp_path: Path) -> None:
                     "import",
                     dst,
                     folder,
-                    lambda: _ledger_rows(dst.postgres_schema),
+                    lambda: ledger_rows(dst.postgres_schema),
                     target,
                     rng,
                 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib.util
+import importlib
 import json
 import os
 import random
@@ -39,15 +39,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 KILLS = 10
 BATCH = 7
-
-
-def _load(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 async def _child(raw_source: str, raw_target: str, folder: str) -> None:
@@ -79,7 +70,7 @@ if __name__ == "__main__":
 def _kill() -> Any:
     # Loaded on first use, not at import: the child's spawned verify worker imports
     # this file too (as ``__mp_main__``) and needs none of it.
-    return _load("test_migration_kill")
+    return importlib.import_module("kill_support")
 
 
 def _children(pid: int) -> list[int]:
@@ -122,14 +113,14 @@ def _run_until(
     """Start the child; SIGKILL it once exported batches + ledger rows reach ``target``."""
     kill = _kill()
     child = subprocess.Popen(
-        [sys.executable, __file__, kill._child_settings(src), kill._child_settings(dst),
+        [sys.executable, __file__, kill.child_settings(src), kill.child_settings(dst),
          str(folder)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
     def progress() -> int:
-        return int(kill._exported_batches(folder)) + int(kill._ledger_rows(dst.postgres_schema))
+        return int(kill.exported_batches(folder)) + int(kill.ledger_rows(dst.postgres_schema))
 
     while child.poll() is None and progress() < target:
         time.sleep(0.005)
@@ -148,14 +139,14 @@ def test_killed_pipelined_run_resumes_exactly_once(tmp_path: Path) -> None:
     rng = random.Random(int(os.environ.get("KILL_SEED", "11")))
     folder = tmp_path / "export"
     kill = _kill()
-    helpers = kill.helpers
+    helpers = importlib.import_module("backend_support")
 
     async def main() -> int:
         async with AsyncExitStack() as stack:
             src = await stack.enter_async_context(helpers.provisioned("sqlite", tmp_path))
             src = src.model_copy(update={"sqlite_synchronous": "NORMAL"})
             dst = await stack.enter_async_context(helpers.provisioned("postgres", tmp_path))
-            await kill._populate(src)
+            await kill.populate_bulk(src)
             async with helpers.opened("postgres", dst, schema=True):
                 pass  # the schema first, so progress can count ledger rows from the start
             async with helpers.opened("sqlite", src, schema=False) as session:
@@ -191,7 +182,7 @@ def test_killed_pipelined_run_resumes_exactly_once(tmp_path: Path) -> None:
                 ids = {b.batch_id(t.name) for t in manifest.tables for b in t.batches}
                 assert len(ids) == batches
                 assert await target_session.bulk().imported_batches() == ids
-                assert kill._ledger_rows(dst.postgres_schema) == len(ids)
+                assert kill.ledger_rows(dst.postgres_schema) == len(ids)
                 for reference in (BackendSource(source, "src"), FolderSource(folder)):
                     report = await verify(reference, BackendSource(target_session, "dst"))
                     assert report.ok, [str(d) for d in report.differences]

@@ -7,14 +7,15 @@ process opens both from settings.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import migration_support as support
 import psycopg
 import pytest
+from backend_support import DSN, EXAMPLE, opened, provisioned
 from orcheo_storage.jsoncodec import JsonObject
 from orcheo_storage.migration import pipeline as pipeline_module
 from orcheo_storage.migration import run as run_module
@@ -37,18 +38,6 @@ from orcheo_storage.settings import StorageSettings
 pytestmark = [pytest.mark.postgres]
 
 
-def _load(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-helpers = _load("test_migration_backends")
-
-
 class EditedSource(BackendSource):
     """A backend source whose rows of one table are edited on the way out (a bad row),
     or which adds a row to the source just before a table is read (a changing source)."""
@@ -68,9 +57,7 @@ class EditedSource(BackendSource):
     async def _rows(self, table: str, batch_size: int) -> AsyncIterator[list[JsonObject]]:
         if table == self._change_before:
             await self._session_.service_tokens().record_audit_event(
-                helpers.support.TokenAuditEvent(
-                    token_id="late", action="a", timestamp=helpers.support.utcnow()
-                )
+                support.TokenAuditEvent(token_id="late", action="a", timestamp=support.utcnow())
             )
         async for rows in super().export_rows(table, batch_size=batch_size):
             if self._edit is not None and self._edit[0] == table:
@@ -82,7 +69,7 @@ class EditedSource(BackendSource):
 
 
 def _ledger(schema: str | None) -> set[str]:
-    with psycopg.connect(helpers.DSN, autocommit=True) as conn:
+    with psycopg.connect(DSN, autocommit=True) as conn:
         rows = conn.execute(f'SELECT batch_id FROM "{schema}".orcheo_migration_ledger').fetchall()
     return {str(r[0]) for r in rows}
 
@@ -104,11 +91,11 @@ def _manifest_ids(folder: Path) -> set[str]:
 
 
 async def _setup(stack: AsyncExitStack, tmp: Path) -> tuple[Any, Any, StorageSettings, Any]:
-    src = await stack.enter_async_context(helpers.provisioned("sqlite", tmp))
-    dst = await stack.enter_async_context(helpers.provisioned("postgres", tmp))
-    source = await stack.enter_async_context(helpers.opened("sqlite", src, schema=True))
-    await helpers.support.populate(source, helpers.EXAMPLE, src, webhook=False)
-    target = await stack.enter_async_context(helpers.opened("postgres", dst, schema=False))
+    src = await stack.enter_async_context(provisioned("sqlite", tmp))
+    dst = await stack.enter_async_context(provisioned("postgres", tmp))
+    source = await stack.enter_async_context(opened("sqlite", src, schema=True))
+    await support.populate(source, EXAMPLE, src, webhook=False)
+    target = await stack.enter_async_context(opened("postgres", dst, schema=False))
     return source, target, src, dst
 
 
@@ -146,7 +133,7 @@ def test_pipelined_run_verifies_in_a_worker_against_folder_and_source(
             assert _ledger(dst.postgres_schema) == _manifest_ids(folder)
             assert {"export", "import", "pipeline", "verify_after_import"} <= set(summary.seconds)
             # Tamper with the target: a worker verify against the source names the row.
-            with psycopg.connect(helpers.DSN, autocommit=True) as conn:
+            with psycopg.connect(DSN, autocommit=True) as conn:
                 conn.execute(
                     f'UPDATE "{dst.postgres_schema}".run_history_steps SET payload = '
                     '\'{"s": "tampered"}\' WHERE step_index = 1'
@@ -243,12 +230,8 @@ def test_changed_source_stops_the_pipeline_and_a_fresh_run_finishes(tmp_path: Pa
             with pytest.raises(SourceChangedError, match="since this export started"):
                 await migrate(BackendSource(source, "src"), target, folder, batch_size=3)
             # Into a fresh target schema and folder the unchanged-from-now source goes through.
-            fresh_dst = await stack.enter_async_context(
-                helpers.provisioned("postgres", tmp_path / "f")
-            )
-            fresh = await stack.enter_async_context(
-                helpers.opened("postgres", fresh_dst, schema=False)
-            )
+            fresh_dst = await stack.enter_async_context(provisioned("postgres", tmp_path / "f"))
+            fresh = await stack.enter_async_context(opened("postgres", fresh_dst, schema=False))
             summary = await migrate(
                 BackendSource(source, "src"), fresh, tmp_path / "e2", batch_size=3,
                 verify_against_source=False,

@@ -10,16 +10,14 @@ resume exactly once, and a target changed behind the sync's back must be named.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import importlib
 import json
 import os
 import sqlite3
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -42,17 +40,8 @@ from orcheo_storage.rules.workflows import WorkflowChanges
 pytestmark = pytest.mark.postgres
 
 
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-legacy = _load("test_migration_legacy")
+legacy = importlib.import_module("legacy_files")
+support = importlib.import_module("migration_support")
 IDS = legacy.IDS
 T = legacy.T
 
@@ -131,7 +120,10 @@ RESEALED = {"vault_credentials", "webhook_triggers"}
 
 
 async def _equal_to_fresh_copy(tmp_path: Path, data: Path, target: Any, name: str) -> None:
-    async with legacy.pg_target(tmp_path / f"{name}-fresh") as fresh, legacy._source(data) as src:
+    async with (
+        legacy.pg_target(tmp_path / f"{name}-fresh") as fresh,
+        legacy.legacy_source(data) as src,
+    ):
         summary = await migrate(
             src, fresh, tmp_path / f"{name}-export", verify_against_source=False
         )
@@ -151,7 +143,7 @@ async def _copied_then_changed(tmp_path: Path) -> AsyncIterator[tuple[Path, Path
     data, folder = tmp_path / "legacy", tmp_path / "export"
     legacy.build_legacy(data, old=False)
     async with legacy.pg_target(tmp_path / "target") as target:
-        async with legacy._source(data) as source:
+        async with legacy.legacy_source(data) as source:
             assert (await migrate(source, target, folder, verify_against_source=False)).ok
         _change_todays_files(data)
         yield data, folder, target
@@ -159,10 +151,10 @@ async def _copied_then_changed(tmp_path: Path) -> AsyncIterator[tuple[Path, Path
 
 async def test_sync_carries_updates_inserts_and_deletes_of_todays_files(tmp_path: Path) -> None:
     async with _copied_then_changed(tmp_path) as (data, folder, target):
-        before = legacy._digests(data)
-        async with legacy._source(data) as source:
+        before = legacy.file_digests(data)
+        async with legacy.legacy_source(data) as source:
             result = await sync(source, target.bulk(), folder, batch_size=2)
-        assert legacy._digests(data) == before  # the source is only read
+        assert legacy.file_digests(data) == before  # the source is only read
         assert result.ok, result.verified and [str(d) for d in result.verified.differences]
         assert result.generation == 1
         assert result.scanned
@@ -178,7 +170,7 @@ async def test_sync_carries_updates_inserts_and_deletes_of_todays_files(tmp_path
         }
         await _equal_to_fresh_copy(tmp_path, data, target, "after-sync")
 
-        async with legacy._source(data) as source:
+        async with legacy.legacy_source(data) as source:
             again = await sync(source, target.bulk(), folder)
         assert again.ok
         assert again.generation == 2
@@ -217,7 +209,7 @@ class _Crashing:
 @pytest.mark.parametrize("crash_after", [0, 3, 7])
 async def test_killed_apply_resumes_exactly_once(tmp_path: Path, crash_after: int) -> None:
     async with _copied_then_changed(tmp_path) as (data, folder, target):
-        async with legacy._source(data) as source:
+        async with legacy.legacy_source(data) as source:
             with pytest.raises(RuntimeError, match="simulated crash"):
                 await sync(source, _Crashing(target.bulk(), crash_after), folder, batch_size=1)
             resumed = await sync(source, target.bulk(), folder, batch_size=1)
@@ -230,7 +222,7 @@ async def test_killed_apply_resumes_exactly_once(tmp_path: Path, crash_after: in
 
 async def test_sync_names_a_target_changed_behind_its_back(tmp_path: Path) -> None:
     async with _copied_then_changed(tmp_path) as (data, folder, target):
-        async with legacy._source(data) as source:
+        async with legacy.legacy_source(data) as source:
             result = await sync(source, target.bulk(), folder)
         assert result.ok
         bulk = target.bulk()
@@ -281,26 +273,26 @@ async def test_sync_refuses_what_it_cannot_trust(tmp_path: Path) -> None:
     async with legacy.pg_target(tmp_path / "target") as target:
         from orcheo_storage.migration.export import export
 
-        async with legacy._source(data) as source:
+        async with legacy.legacy_source(data) as source:
             await export(source, folder)
             with pytest.raises(MigrationError, match="not imported"):
                 await sync(source, target.bulk(), folder)
             assert not (folder / "sync").exists() or not any((folder / "sync").iterdir())
-        async with legacy._source(data) as source:
+        async with legacy.legacy_source(data) as source:
             assert (await migrate(source, target, folder, verify_against_source=False)).ok
         versions = next((folder / "run_history_steps").glob("*.versions"))
         versions.write_bytes(versions.read_bytes().replace(b"exec-1", b"exec-9", 1))
-        async with legacy._source(data) as source:
+        async with legacy.legacy_source(data) as source:
             with pytest.raises(BatchCorruptError, match="does not match"):
                 await sync(source, target.bulk(), folder)
         other = tmp_path / "other"
         legacy.build_legacy(other, old=False)
-        async with legacy._source(other) as source:
+        async with legacy.legacy_source(other) as source:
             with pytest.raises(StorageError, match="taken from"):
                 await sync(source, target.bulk(), folder)
 
 
-backends = _load("test_migration_backends")
+backends = importlib.import_module("backend_support")
 
 
 async def _sqlite_sync_round(first: dict[str, Any], second: dict[str, Any], tmp: Path) -> None:
@@ -308,12 +300,12 @@ async def _sqlite_sync_round(first: dict[str, Any], second: dict[str, Any], tmp:
         s1 = await stack.enter_async_context(backends.provisioned("sqlite", tmp))
         s2 = await stack.enter_async_context(backends.provisioned("postgres", tmp))
         source = await stack.enter_async_context(backends.opened("sqlite", s1, schema=True))
-        await backends.support.populate(source, first, s1)
+        await support.populate(source, first, s1)
         target = await stack.enter_async_context(backends.opened("postgres", s2, schema=False))
         rows = BackendSource(source, "sqlite source")
         assert (await migrate(rows, target, tmp / "export", batch_size=3)).ok
         # Writes after the copy: new rows everywhere, an update, a deleted chat thread.
-        await backends.support.populate(source, second, s1, webhook=False)
+        await support.populate(source, second, s1, webhook=False)
         repo = source.workflows()
         renamed = (await repo.list_workflows())[0]
         await repo.update_workflow(
@@ -331,7 +323,7 @@ async def _sqlite_sync_round(first: dict[str, Any], second: dict[str, Any], tmp:
         assert again.ok
         assert again.changed_rows == 0
         # A third generation builds on the second's versions.
-        await backends.support.populate(source, first, s1, webhook=False)
+        await support.populate(source, first, s1, webhook=False)
         third = await sync(rows, target.bulk(), tmp / "export", batch_size=5)
         assert third.ok
         assert third.generation == 3
@@ -346,7 +338,7 @@ async def _sqlite_sync_round(first: dict[str, Any], second: dict[str, Any], tmp:
     phases=[Phase.explicit, Phase.reuse, Phase.generate],  # shrinking real databases is slow
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(first=backends.support.dataset(), second=backends.support.dataset())
+@given(first=support.dataset(), second=support.dataset())
 def test_sync_from_a_backend_source_carries_generated_changes(
     first: dict[str, Any], second: dict[str, Any], tmp_path: Path
 ) -> None:
@@ -362,13 +354,13 @@ async def test_rollback_direction_postgres_to_sqlite_syncs_post_cutover_writes(
         s1 = await stack.enter_async_context(backends.provisioned("postgres", tmp_path))
         s2 = await stack.enter_async_context(backends.provisioned("sqlite", tmp_path))
         pg = await stack.enter_async_context(backends.opened("postgres", s1, schema=True))
-        await backends.support.populate(pg, backends.EXAMPLE, s1)
+        await support.populate(pg, backends.EXAMPLE, s1)
         back = await stack.enter_async_context(backends.opened("sqlite", s2, schema=True))
         rows = BackendSource(pg, "postgres source")
         assert (await migrate(rows, back, tmp_path / "rollback", batch_size=4)).ok
         runs = [r async for b in pg.bulk().export_rows("workflow_runs") for r in b]
         # Writes after the rollback copy, on PostgreSQL: they must reach the SQLite files.
-        await backends.support.populate(pg, backends.EXAMPLE, s1, webhook=False)
+        await support.populate(pg, backends.EXAMPLE, s1, webhook=False)
         await pg.workflows().transition_run(
             uuid.UUID(str(runs[0]["id"])), RunStatus.SUCCEEDED, actor="test", output={"done": 1}
         )

@@ -10,7 +10,7 @@ sync batch in the ledger once.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
+import importlib
 import json
 import os
 import random
@@ -20,7 +20,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import psycopg
@@ -38,17 +37,7 @@ CLI = str(Path(sys.executable).with_name("orcheo-storage"))
 KILLS = 6
 
 
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-legacy = _load("test_migration_legacy")
+legacy = importlib.import_module("legacy_files")
 
 
 def _change(data: Path) -> None:
@@ -112,7 +101,7 @@ def test_killed_sync_resumes_exactly_once(tmp_path: Path) -> None:
     async def copy(settings: Any) -> None:
         session = await open_backend("postgres", settings)
         try:
-            async with legacy._source(data) as source:
+            async with legacy.legacy_source(data) as source:
                 summary = await migrate(source, session, folder, verify_against_source=False)
             assert summary.ok
         finally:
@@ -126,7 +115,7 @@ def test_killed_sync_resumes_exactly_once(tmp_path: Path) -> None:
             await session.close()
 
     async def legacy_equal(target: Any) -> None:
-        async with legacy.pg_target(tmp_path / "fresh") as fresh, legacy._source(data) as src:
+        async with legacy.pg_target(tmp_path / "fresh") as fresh, legacy.legacy_source(data) as src:
             assert (
                 await migrate(src, fresh, tmp_path / "fresh-export", verify_against_source=False)
             ).ok

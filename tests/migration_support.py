@@ -1,9 +1,9 @@
-"""Shared helpers of the migration tests (loaded by path; holds no tests itself).
+"""Shared helpers of the migration tests, imported by name (holds no tests itself).
 
 - :func:`dataset` is a Hypothesis strategy of generated data for every subsystem and
   :func:`populate` writes it through the stores of an open backend session.
 - Run as a script it is the child process of the kill tests:
-  ``python test_migration_support.py export|import ARGS`` (see :func:`_child`).
+  ``python migration_support.py export|import ARGS`` (see :func:`_child`).
 """
 
 from __future__ import annotations
