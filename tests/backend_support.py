@@ -15,21 +15,14 @@ from typing import Any
 from orcheo_storage.migration.run import open_backend
 from orcheo_storage.plugins.registry import create_registry
 from orcheo_storage.protocols.backend import BackendSession
-from orcheo_storage.settings import StorageSettings
+from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings
 
 DSN = os.environ.get("ORCHEO_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-BACKEND_FIELDS = (
-    "repository_backend",
-    "checkpoint_backend",
-    "chatkit_backend",
-    "vault_backend",
-    "auth_service_token_backend",
-)
 
 
 def base(name: str) -> StorageSettings:
     return StorageSettings(
-        **dict.fromkeys(BACKEND_FIELDS, name),
+        **dict.fromkeys(BACKEND_SETTINGS, name),
         postgres_dsn=DSN,
         vault_encryption_key="migration-test-key",
         auto_migrate=False,

@@ -12,13 +12,13 @@ from typing import Any
 
 import migration_support as support
 import psycopg
-from backend_support import BACKEND_FIELDS, DSN, EXAMPLE, opened
+from backend_support import DSN, EXAMPLE, opened
 from orcheo_storage.migration.manifest import read_journal
-from orcheo_storage.settings import StorageSettings
+from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings
 
 
 def child_settings(settings: StorageSettings) -> str:
-    data: dict[str, Any] = {f: settings.repository_backend for f in BACKEND_FIELDS}
+    data: dict[str, Any] = {f: settings.repository_backend for f in BACKEND_SETTINGS}
     data.update(
         repository_sqlite_path=str(settings.repository_sqlite_path),
         chatkit_sqlite_path=str(settings.chatkit_sqlite_path),

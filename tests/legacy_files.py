@@ -26,7 +26,7 @@ from orcheo_storage.migration.legacy import LegacyPaths, LegacySource
 from orcheo_storage.migration.run import open_backend
 from orcheo_storage.plugins.registry import create_registry
 from orcheo_storage.protocols.backend import BackendSession
-from orcheo_storage.settings import StorageSettings
+from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings
 
 with warnings.catch_warnings():
     warnings.filterwarnings(
@@ -42,16 +42,7 @@ T = NOW.isoformat()
 
 DSN = os.environ.get("ORCHEO_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 TARGET = StorageSettings(
-    **dict.fromkeys(
-        (
-            "repository_backend",
-            "checkpoint_backend",
-            "chatkit_backend",
-            "vault_backend",
-            "auth_service_token_backend",
-        ),
-        "postgres",
-    ),
+    **dict.fromkeys(BACKEND_SETTINGS, "postgres"),
     postgres_dsn=DSN,
     vault_encryption_key=TARGET_KEY,
     auto_migrate=False,

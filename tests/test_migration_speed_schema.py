@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from orcheo_storage.settings import StorageSettings
+from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings
 from orcheo_storage_postgres.plugin import PostgresBackend
 from orcheo_storage_postgres.schema import STEPS
 
@@ -57,16 +57,7 @@ def test_the_step_is_appended_last() -> None:
 async def test_documents_use_lz4_and_round_trip(schema: str) -> None:
     assert _server_has_lz4()
     settings = StorageSettings(
-        **dict.fromkeys(
-            (
-                "repository_backend",
-                "checkpoint_backend",
-                "chatkit_backend",
-                "vault_backend",
-                "auth_service_token_backend",
-            ),
-            "postgres",
-        ),
+        **dict.fromkeys(BACKEND_SETTINGS, "postgres"),
         postgres_dsn=DSN,
         postgres_schema=schema,
         vault_encryption_key="test-key-not-secret",

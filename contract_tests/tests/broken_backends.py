@@ -30,7 +30,7 @@ from orcheo_storage.memory.agentensor import MemoryAgentensorStore
 from orcheo_storage.memory.bulk import MemoryBulkTransfer
 from orcheo_storage.memory.history import MemoryHistoryStore
 from orcheo_storage.memory.listeners import MemoryListenerStore
-from orcheo_storage.memory.plugin import BACKEND_SETTINGS, MemoryBackend
+from orcheo_storage.memory.plugin import MemoryBackend
 from orcheo_storage.memory.session import MemorySession
 from orcheo_storage.memory.tokens import MemoryServiceTokenStore
 from orcheo_storage.memory.triggers import MemoryTriggerStore
@@ -47,7 +47,7 @@ from orcheo_storage.rules import history as history_rules
 from orcheo_storage.rules import listeners as listener_rules
 from orcheo_storage.rules.pagination import check_limit, encode_cursor
 from orcheo_storage.rules.workflows import WorkflowChanges
-from orcheo_storage.settings import StorageSettings
+from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings
 
 # --- the bugs ------------------------------------------------------------------------------------
 

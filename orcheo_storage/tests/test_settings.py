@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from orcheo_storage.errors import ConfigurationError
 from orcheo_storage.protocols.backend import Subsystem
-from orcheo_storage.settings import StorageSettings, load_settings, redact_dsn
+from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings, load_settings, redact_dsn
 
 CANARY = "canary-Pw-7731"
 DSNS = [
@@ -266,3 +266,16 @@ def test_settings_constructed_directly_are_also_redacted() -> None:
     s = StorageSettings(postgres_dsn=f"postgresql://u:{CANARY}@h/db")
     assert CANARY not in repr(s)
     assert CANARY not in f"{s}"
+
+
+def test_backend_settings_name_every_backend_setting_once() -> None:
+    """The one list of backend-naming settings every plugin and command uses."""
+    assert BACKEND_SETTINGS == (
+        "repository_backend",
+        "checkpoint_backend",
+        "chatkit_backend",
+        "vault_backend",
+        "auth_service_token_backend",
+    )
+    settings = StorageSettings(**dict.fromkeys(BACKEND_SETTINGS, "memory"))
+    assert set(settings.selected_backends().values()) == {"memory"}

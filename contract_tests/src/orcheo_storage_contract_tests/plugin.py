@@ -28,13 +28,6 @@ BACKEND_ENV = "ORCHEO_CONTRACT_BACKEND"
 COMPARE_ENV = "ORCHEO_CONTRACT_COMPARE_BACKEND"
 SUBSYSTEM_MARK = "orcheo_subsystem"
 CAPABILITY_MARK = "orcheo_capability"
-BACKEND_FIELDS = (
-    "repository_backend",
-    "checkpoint_backend",
-    "chatkit_backend",
-    "vault_backend",
-    "auth_service_token_backend",
-)
 # Tests of a module without an explicit ``orcheo_subsystem`` mark need this subsystem.
 MODULE_SUBSYSTEMS = {
     "test_workflows": "workflows",
@@ -97,9 +90,9 @@ class ContractRun:
             pytest.UsageError: an override names no setting or is invalid.
         """
         from orcheo_storage.errors import ConfigurationError
-        from orcheo_storage.settings import StorageSettings, load_settings
+        from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings, load_settings
 
-        values: dict[str, Any] = dict.fromkeys(BACKEND_FIELDS, self.backend_name)
+        values: dict[str, Any] = dict.fromkeys(BACKEND_SETTINGS, self.backend_name)
         if "ORCHEO_VAULT_ENCRYPTION_KEY" not in os.environ:
             values["vault_encryption_key"] = TEST_VAULT_KEY
         unknown = sorted(set(self.overrides) - set(StorageSettings.model_fields))

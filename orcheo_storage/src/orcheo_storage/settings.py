@@ -39,6 +39,10 @@ SUBSYSTEM_SETTING: dict[Subsystem, str] = {
     Subsystem.SERVICE_TOKENS: "auth_service_token_backend",
 }
 
+BACKEND_SETTINGS: tuple[str, ...] = tuple(dict.fromkeys(SUBSYSTEM_SETTING.values()))
+"""The settings that name a backend (``repository_backend`` ... ``auth_service_token_backend``),
+each once: ``dict.fromkeys(BACKEND_SETTINGS, name)`` points every subsystem at ``name``."""
+
 
 # A query password ends at the next "&" only: an unescaped "#" is not a boundary worth trusting.
 _URL_PASSWORD_PARAM = re.compile(r"(?i)([?&][^=&#]*password=)[^&]*")
@@ -104,14 +108,7 @@ class StorageSettings(BaseSettings):
     auto_migrate: bool = True
     plugins_strict: bool = False
 
-    @field_validator(
-        "repository_backend",
-        "checkpoint_backend",
-        "chatkit_backend",
-        "vault_backend",
-        "auth_service_token_backend",
-        mode="before",
-    )
+    @field_validator(*BACKEND_SETTINGS, mode="before")
     @classmethod
     def _backend_name(cls, value: Any) -> str:
         if not isinstance(value, str) or not value.strip():

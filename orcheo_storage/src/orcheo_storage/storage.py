@@ -21,7 +21,7 @@ from orcheo_storage.protocols.coordination import ListenerStore, RemediationStor
 from orcheo_storage.protocols.history import HistoryStore
 from orcheo_storage.protocols.tokens import ServiceTokenStore
 from orcheo_storage.protocols.workflows import WorkflowRepository
-from orcheo_storage.settings import StorageSettings, load_settings
+from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings, load_settings
 from orcheo_storage.vault import CredentialVault
 
 
@@ -156,16 +156,7 @@ def _factory(subsystem: Subsystem, attribute: str) -> Any:
 def _only(settings: StorageSettings, subsystem: Subsystem) -> StorageSettings:
     """Settings where every other subsystem points at the same backend (opens one backend)."""
     name = settings.selected_backends()[subsystem]
-    update = dict.fromkeys(
-        (
-            "repository_backend",
-            "checkpoint_backend",
-            "chatkit_backend",
-            "vault_backend",
-            "auth_service_token_backend",
-        ),
-        name,
-    )
+    update = dict.fromkeys(BACKEND_SETTINGS, name)
     try:
         return settings.model_copy(update=update)
     except Exception as exc:  # pragma: no cover - model_copy does not validate

@@ -17,18 +17,11 @@ from orcheo_storage.protocols.backend import (
     Capability,
     Subsystem,
 )
-from orcheo_storage.settings import StorageSettings
+from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings
 
 from orcheo_storage_sqlite.session import BACKEND_NAME, SqliteSession
 
 DISTRIBUTION = "orcheo-storage-sqlite"
-BACKEND_SETTINGS = (
-    "repository_backend",
-    "checkpoint_backend",
-    "chatkit_backend",
-    "vault_backend",
-    "auth_service_token_backend",
-)
 
 
 def _langgraph_installed() -> bool:

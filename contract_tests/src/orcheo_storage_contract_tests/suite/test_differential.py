@@ -27,7 +27,7 @@ from orcheo_storage.models.common import build
 from orcheo_storage.models.tokens import ServiceToken
 from orcheo_storage.plugins.registry import BackendRegistry
 from orcheo_storage.rules.tokens import hash_secret
-from orcheo_storage.settings import StorageSettings
+from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings
 from orcheo_storage.storage import Storage, open_storage
 from pydantic import BaseModel
 
@@ -37,7 +37,7 @@ from orcheo_storage_contract_tests._support2 import (
     chat_thread,
     user_message,
 )
-from orcheo_storage_contract_tests.plugin import BACKEND_FIELDS, COMPARE_ENV
+from orcheo_storage_contract_tests.plugin import COMPARE_ENV
 from orcheo_storage_contract_tests.strategies import json_objects, json_values, safe_text
 
 Op = tuple[Any, ...]
@@ -347,7 +347,7 @@ def provision_compare(
     except PluginError as exc:
         raise pytest.UsageError(f"--orcheo-compare-backend: {exc}") from exc
     base = orcheo_base_settings.model_copy(
-        update=dict.fromkeys(BACKEND_FIELDS, compare_backend_name)
+        update=dict.fromkeys(BACKEND_SETTINGS, compare_backend_name)
     )
     counter = itertools.count()
 

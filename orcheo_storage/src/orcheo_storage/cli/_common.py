@@ -12,15 +12,7 @@ import typer
 from rich.console import Console
 
 from orcheo_storage.errors import ConfigurationError, StorageError
-from orcheo_storage.settings import StorageSettings, load_settings
-
-BACKEND_FIELDS = (
-    "repository_backend",
-    "checkpoint_backend",
-    "chatkit_backend",
-    "vault_backend",
-    "auth_service_token_backend",
-)
+from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings, load_settings
 
 # Exit codes: 0 fine, 1 the check found problems, 2 the command could not run (bad settings).
 EXIT_PROBLEMS = 1
@@ -60,7 +52,7 @@ def overrides(backend: str | None, data_dir: Path | None) -> dict[str, Any]:
     """Settings keywords for the ``--backend`` and ``--data-dir`` options."""
     values: dict[str, Any] = {}
     if backend is not None:
-        values.update(dict.fromkeys(BACKEND_FIELDS, backend))
+        values.update(dict.fromkeys(BACKEND_SETTINGS, backend))
     if data_dir is not None:
         folder = data_dir.expanduser()
         values.update(

@@ -16,7 +16,6 @@ import typer
 from rich.table import Table
 
 from orcheo_storage.cli._common import (
-    BACKEND_FIELDS,
     EXIT_PROBLEMS,
     BackendOption,
     DataDirOption,
@@ -29,7 +28,7 @@ from orcheo_storage.cli._common import (
 from orcheo_storage.cli.demo_steps import STEPS, DemoContext, DemoSkip
 from orcheo_storage.errors import PluginError
 from orcheo_storage.plugins.registry import BackendRegistry, create_registry
-from orcheo_storage.settings import StorageSettings
+from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings
 from orcheo_storage.storage import open_storage
 
 FALLBACK_FROM = "sqlite"
@@ -59,7 +58,7 @@ def with_fallback(
     try:
         registry.get(FALLBACK_FROM)
     except PluginError as exc:
-        update = {f: FALLBACK_TO for f in BACKEND_FIELDS if getattr(settings, f) == FALLBACK_FROM}
+        update = {f: FALLBACK_TO for f in BACKEND_SETTINGS if getattr(settings, f) == FALLBACK_FROM}
         note = (
             f"The {FALLBACK_FROM} backend is not available ({exc}). "
             f"The demo runs on the in-memory backend instead: nothing it writes is kept."

@@ -18,17 +18,10 @@ from orcheo_storage.protocols.backend import (
     StorageBackend,
     Subsystem,
 )
-from orcheo_storage.settings import StorageSettings
+from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings
 
 BACKEND_NAME = "memory"
 DISTRIBUTION = "orcheo-storage"
-BACKEND_SETTINGS = (
-    "repository_backend",
-    "checkpoint_backend",
-    "chatkit_backend",
-    "vault_backend",
-    "auth_service_token_backend",
-)
 
 
 def _version() -> str:

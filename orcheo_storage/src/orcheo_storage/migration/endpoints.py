@@ -15,17 +15,15 @@ from orcheo_storage.migration.legacy import LegacyPaths, LegacySource
 from orcheo_storage.migration.run import open_backend
 from orcheo_storage.migration.sources import BackendSource, RowSource
 from orcheo_storage.protocols.backend import BackendSession
-from orcheo_storage.settings import BACKEND_ALIASES, StorageSettings, load_settings
+from orcheo_storage.settings import (
+    BACKEND_ALIASES,
+    BACKEND_SETTINGS,
+    StorageSettings,
+    load_settings,
+)
 
 LEGACY = "legacy"
 LEGACY_KEY_ENV = "ORCHEO_LEGACY_VAULT_ENCRYPTION_KEY"
-_BACKEND_FIELDS = (
-    "repository_backend",
-    "checkpoint_backend",
-    "chatkit_backend",
-    "vault_backend",
-    "auth_service_token_backend",
-)
 
 
 @dataclass(frozen=True)
@@ -60,7 +58,7 @@ class Endpoint:
         """
         values: dict[str, Any] = (base or load_settings()).model_dump()
         backend = "sqlite" if self.name == LEGACY else self.name
-        values.update(dict.fromkeys(_BACKEND_FIELDS, backend), auto_migrate=False)
+        values.update(dict.fromkeys(BACKEND_SETTINGS, backend), auto_migrate=False)
         if self.data_dir is not None:
             folder = self.data_dir.expanduser()
             values.update(

@@ -21,16 +21,9 @@ from orcheo_storage.protocols.backend import (
     Capability,
     Subsystem,
 )
-from orcheo_storage.settings import StorageSettings
+from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings
 
 NAME = "example"
-BACKEND_SETTINGS = (
-    "repository_backend",
-    "checkpoint_backend",
-    "chatkit_backend",
-    "vault_backend",
-    "auth_service_token_backend",
-)
 
 
 class ExampleBackend:
