@@ -7,6 +7,11 @@ script has its folder on ``sys.path``).
 from __future__ import annotations
 
 import json
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,3 +64,37 @@ async def populate_bulk(settings: StorageSettings) -> None:
             await history.start_run(execution_id=f"bulk-{n}", workflow_id="w")
             for i in range(300):
                 await history.append_step(f"bulk-{n}", {"i": i, "text": "x" * (i % 50)})
+
+
+def kill_when(
+    child: subprocess.Popen[bytes],
+    progress: Callable[[], int],
+    target: int,
+    rng: random.Random,
+    *,
+    name: str,
+    max_delay: float = 0.05,
+    before_kill: Callable[[], Callable[[], None]] | None = None,
+) -> bool:
+    """SIGKILL ``child`` once ``progress()`` reaches ``target``, plus a random few ms.
+
+    The random extra delay lands the kill anywhere in the next batch: mid-write, between
+    rename and journal, between COPY and COMMIT. ``before_kill`` runs just before the
+    kill and returns a check to run once the child is reaped.
+
+    Returns:
+        ``True`` if the child was killed, ``False`` if it finished first (successfully:
+        a failed child fails the test, naming ``name``).
+    """
+    while child.poll() is None and progress() < target:
+        time.sleep(0.005)
+    time.sleep(rng.uniform(0, max_delay))
+    if child.poll() is None:
+        after = before_kill() if before_kill is not None else None
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        if after is not None:
+            after()
+        return True
+    assert child.returncode == 0, f"{name} child failed with {child.returncode}"
+    return False

@@ -11,17 +11,15 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
 from backend_support import opened, provisioned
-from kill_support import child_settings, exported_batches, ledger_rows, populate_bulk
+from kill_support import child_settings, exported_batches, kill_when, ledger_rows, populate_bulk
 from orcheo_storage.migration.export import export
 from orcheo_storage.migration.folder import FolderSource
 from orcheo_storage.migration.importer import import_folder
@@ -53,17 +51,7 @@ def _kill_when(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    while child.poll() is None and done() < target:
-        time.sleep(0.005)
-    # A random extra delay lands the kill anywhere in the next batch: mid-write, between
-    # rename and journal, or (import) between COPY and COMMIT.
-    time.sleep(rng.uniform(0, 0.05))
-    if child.poll() is None:
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        return True
-    assert child.returncode == 0, f"{action} child failed with {child.returncode}"
-    return False
+    return kill_when(child, done, target, rng, name=action)
 
 
 def test_killed_export_and_import_resume_exactly_once(tmp_path: Path) -> None:

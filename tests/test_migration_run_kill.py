@@ -19,10 +19,10 @@ import importlib
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -122,17 +122,13 @@ def _run_until(
     def progress() -> int:
         return int(kill.exported_batches(folder)) + int(kill.ledger_rows(dst.postgres_schema))
 
-    while child.poll() is None and progress() < target:
-        time.sleep(0.005)
-    time.sleep(rng.uniform(0, 0.05))
-    if child.poll() is None:
+    def watch_workers() -> Callable[[], None]:
         workers = _children(child.pid)
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        _assert_gone(workers)
-        return True
-    assert child.returncode == 0, f"migrate run child failed with {child.returncode}"
-    return False
+        return lambda: _assert_gone(workers)
+
+    return bool(
+        kill.kill_when(child, progress, target, rng, name="migrate run", before_kill=watch_workers)
+    )
 
 
 def test_killed_pipelined_run_resumes_exactly_once(tmp_path: Path) -> None:

@@ -10,7 +10,6 @@ resume exactly once, and a target changed behind the sync's back must be named.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 import sqlite3
@@ -20,6 +19,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import backend_support as backends
+import legacy_files as legacy
+import migration_support as support
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from orcheo_storage.errors import StorageError
@@ -40,8 +42,6 @@ from orcheo_storage.rules.workflows import WorkflowChanges
 pytestmark = pytest.mark.postgres
 
 
-legacy = importlib.import_module("legacy_files")
-support = importlib.import_module("migration_support")
 IDS = legacy.IDS
 T = legacy.T
 
@@ -290,9 +290,6 @@ async def test_sync_refuses_what_it_cannot_trust(tmp_path: Path) -> None:
         async with legacy.legacy_source(other) as source:
             with pytest.raises(StorageError, match="taken from"):
                 await sync(source, target.bulk(), folder)
-
-
-backends = importlib.import_module("backend_support")
 
 
 async def _sqlite_sync_round(first: dict[str, Any], second: dict[str, Any], tmp: Path) -> None:

@@ -10,20 +10,19 @@ sync batch in the ledger once.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+import legacy_files as legacy
 import psycopg
 import pytest
+from kill_support import kill_when
 from orcheo_storage.migration.run import migrate, open_backend
 from orcheo_storage.migration.sources import BackendSource
 from orcheo_storage.migration.sync import read_state
@@ -35,9 +34,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 CLI = str(Path(sys.executable).with_name("orcheo-storage"))
 KILLS = 6
-
-
-legacy = importlib.import_module("legacy_files")
 
 
 def _change(data: Path) -> None:
@@ -82,15 +78,9 @@ def _command(data: Path, schema: str, folder: Path) -> tuple[list[str], dict[str
 def _kill_after(argv: list[str], env: dict[str, str], schema: str, target: int, rng: Any) -> bool:
     """Start the sync; SIGKILL it once ``target`` sync batches are in the ledger (+ a few ms)."""
     child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while child.poll() is None and len(_sync_ledger(schema)) < target:
-        time.sleep(0.003)
-    time.sleep(rng.uniform(0, 0.03))  # lands inside a batch's transaction or between two
-    if child.poll() is None:
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        return True
-    assert child.returncode == 0, f"sync child failed with {child.returncode}"
-    return False
+    return kill_when(
+        child, lambda: len(_sync_ledger(schema)), target, rng, name="sync", max_delay=0.03
+    )
 
 
 def test_killed_sync_resumes_exactly_once(tmp_path: Path) -> None:
