@@ -44,6 +44,7 @@ import orjson
 import psycopg
 from migration_floor import measured
 from orcheo_storage.migration.canonical import canonical_bytes
+from orcheo_storage.migration.files import append_durable, write_atomic
 from orcheo_storage.migration.legacy.fitting import utc_text
 
 from orcheo_storage import _jsonfast
@@ -159,17 +160,6 @@ TABLES: list[tuple[str, str, Callable[[tuple[Any, ...]], Mapped], str, str, str]
 ]  # fmt: skip
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.rename(tmp, path)
-
-
 def importer(dsn: str, schema: str, jobs: queue.Queue[tuple[str, str, str, bytes] | None]) -> None:
     with psycopg.connect(dsn) as conn:
         conn.execute(f"SET search_path = {schema}")
@@ -195,7 +185,6 @@ def export_import(data: Path, folder: Path, dsn: str, schema: str) -> dict[str, 
             db = sqlite3.connect(f"file:{data / name}?mode=ro", uri=True)
             cursor = db.execute(query)
             (folder / table).mkdir(parents=True)
-            journal = os.open(folder / table / "journal", os.O_WRONLY | os.O_CREAT, 0o600)
             digests[table] = found = []
             number = 0
             while batch := cursor.fetchmany(2000):
@@ -220,12 +209,10 @@ def export_import(data: Path, folder: Path, dsn: str, schema: str) -> dict[str, 
                     "rows": len(batch),
                     "sha256": hashlib.sha256(lines).hexdigest(),
                 }
-                os.write(journal, orjson.dumps(entry) + b"\n")
-                os.fsync(journal)
+                append_durable(folder / table / "journal", orjson.dumps(entry) + b"\n")
                 payload = b"".join(copy + b"\n" for _, _, copy in mapped)
                 jobs.put((table, columns, f"{table}:{number}", payload))
                 number += 1
-            os.close(journal)
             db.close()
     finally:
         jobs.put(None)

@@ -177,7 +177,7 @@ def line_and_digest(row: JsonObject) -> tuple[bytes, bytes]:
         line = _SORTED.encode(row)
     except TypeError:
         line = canonical_dumps(row)
-    return line.encode("utf-8") + b"\n", row_digest(row)
+    return line.encode("utf-8") + b"\n", hashlib.sha256(_canonical_row_stdlib(row)).digest()
 
 
 def row_digest(row: JsonObject) -> bytes:
