@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 import warnings
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from orcheo_storage.models.chat import ChatContext
+from orcheo_storage.protocols.backend import Subsystem
+from orcheo_storage.storage import Storage
 
 # openai-chatkit warns about its own widget classes at import time; the suite runs with
 # warnings as errors, so the (one-time) import happens with that warning silenced.
@@ -94,3 +99,55 @@ def file_attachment(
         thread_id=thread_id,
         metadata=metadata,
     )
+
+
+# --- ChatKit store: paging through everything, and the stored ordinals ------------------------
+
+CHAT_CONTEXT = ChatContext()
+"""The request context of chat tests that do not scope by workflow."""
+
+
+def execution_id() -> str:
+    """A fresh run-history execution id."""
+    return f"exec-{uuid.uuid4().hex}"
+
+
+async def stored_ordinals(storage: Storage, thread_id: str) -> list[int]:
+    """The stored ordinals of a thread's items, read through the bulk-export backdoor."""
+    bulk = storage.session_for(Subsystem.CHATKIT).bulk()
+    ordinals: list[int] = []
+    async for batch in bulk.export_rows("chat_items"):
+        ordinals.extend(int(r["ordinal"]) for r in batch if r["thread_id"] == thread_id)  # type: ignore[arg-type]
+    return sorted(ordinals)
+
+
+async def all_items(
+    storage: Storage, thread_id: str, order: str, limit: int, ctx: ChatContext = CHAT_CONTEXT
+) -> list[str]:
+    seen: list[str] = []
+    after: str | None = None
+    for _ in range(1000):
+        page = await storage.chatkit.load_thread_items(thread_id, after, limit, order, ctx)
+        assert len(page.data) <= limit
+        seen.extend(i.id for i in page.data)
+        if not page.has_more:
+            return seen
+        assert page.after is not None, "has_more without an after cursor"
+        after = page.after
+    raise AssertionError("item pagination does not terminate")
+
+
+async def all_threads(
+    storage: Storage, order: str, limit: int, ctx: ChatContext = CHAT_CONTEXT
+) -> list[str]:
+    seen: list[str] = []
+    after: str | None = None
+    for _ in range(1000):
+        page = await storage.chatkit.load_threads(limit, after, order, ctx)
+        assert len(page.data) <= limit
+        seen.extend(t.id for t in page.data)
+        if not page.has_more:
+            return seen
+        assert page.after is not None, "has_more without an after cursor"
+        after = page.after
+    raise AssertionError("thread pagination does not terminate")

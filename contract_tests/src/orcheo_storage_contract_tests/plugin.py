@@ -37,10 +37,13 @@ MODULE_SUBSYSTEMS = {
     "test_listeners": "listeners",
     "test_remediations": "remediations",
     "test_history": "history",
+    "test_history_model": "history",
     "test_tokens": "service_tokens",
     "test_agentensor": "agentensor",
     "test_vault": "vault",
+    "test_vault_model": "vault",
     "test_chatkit": "chatkit",
+    "test_chatkit_model": "chatkit",
 }
 # A fixed test key so that every process of one run (and every namespace) shares one
 # vault key; an ORCHEO_VAULT_ENCRYPTION_KEY in the environment or a setting wins.

@@ -137,3 +137,12 @@ def hostile_json(draw: st.DrawFn) -> dict[str, Any]:
         inner = draw(st.sampled_from([[inner], {f"n{i}": inner}]))
     base = draw(st.dictionaries(safe_text, json_scalars, max_size=3))
     return {**base, "\u2603hostile": inner}
+
+
+# Decimals are turned into strings by the JSON-safe rule (so Decimal('NaN') is just text
+# in a trace); hostile history input is hostile text, hostile keys and non-finite floats.
+hostile_history_json = st.one_of(
+    hostile_text().map(lambda s: {"k": s}),
+    hostile_text().map(lambda s: {"nested": [{s: 1}]}),
+    st.sampled_from([float("nan"), float("inf"), float("-inf")]).map(lambda f: {"n": [f]}),
+)

@@ -11,48 +11,22 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import given, note
-from hypothesis import strategies as st
-from hypothesis.stateful import invariant, precondition, rule
 from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError, ValidationError
 from orcheo_storage.models.history import HistoryStatus
-from orcheo_storage.rules.jsonsafe import RECURSION_MARKER, to_json_object
+from orcheo_storage.rules.jsonsafe import RECURSION_MARKER
 from orcheo_storage.storage import Storage
 
-from orcheo_storage_contract_tests._runner import (
-    AsyncStateMachine,
-    ProvisionStorage,
-    run,
-    run_machine,
-)
-from orcheo_storage_contract_tests._support2 import assert_utc, nested
+from orcheo_storage_contract_tests._support2 import assert_utc, execution_id
 from orcheo_storage_contract_tests.strategies import (
-    aware_datetimes,
-    hostile_text,
-    json_objects,
-    json_values,
     too_deep_json,
 )
-
-# Decimals are turned into strings by the JSON-safe rule (so Decimal('NaN') is just text
-# in a trace); hostile history input is hostile text, hostile keys and non-finite floats.
-hostile_history_json = st.one_of(
-    hostile_text().map(lambda s: {"k": s}),
-    hostile_text().map(lambda s: {"nested": [{s: 1}]}),
-    st.sampled_from([float("nan"), float("inf"), float("-inf")]).map(lambda f: {"n": [f]}),
-)
-
-
-def _eid() -> str:
-    return f"exec-{uuid.uuid4().hex}"
-
 
 # --- start ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.asyncio
 async def test_start_returns_running_record(storage: Storage) -> None:
-    eid = _eid()
+    eid = execution_id()
     record = await storage.history.start_run(
         execution_id=eid,
         workflow_id="wf-1",
@@ -76,7 +50,7 @@ async def test_start_returns_running_record(storage: Storage) -> None:
 
 @pytest.mark.asyncio
 async def test_duplicate_execution_id_is_a_conflict(storage: Storage) -> None:
-    eid = _eid()
+    eid = execution_id()
     await storage.history.start_run(execution_id=eid, workflow_id="wf", inputs={"n": 1})
     with pytest.raises(DuplicateError, match="already exists") as info:
         await storage.history.start_run(execution_id=eid, workflow_id="other", inputs={"n": 2})
@@ -109,7 +83,7 @@ async def test_inputs_are_made_json_safe(storage: Storage) -> None:
         "loop": loop,
         "big": 2**80,
     }
-    eid = _eid()
+    eid = execution_id()
     record = await storage.history.start_run(execution_id=eid, workflow_id="wf", inputs=inputs)
     expected = {
         "when": when.isoformat(),
@@ -127,7 +101,7 @@ async def test_inputs_are_made_json_safe(storage: Storage) -> None:
 
 @pytest.mark.asyncio
 async def test_non_mapping_inputs_are_wrapped(storage: Storage) -> None:
-    eid = _eid()
+    eid = execution_id()
     record = await storage.history.start_run(execution_id=eid, workflow_id="wf", inputs=[1, 2])
     assert record.inputs == {"value": [1, 2]}
     step = await storage.history.append_step(eid, "plain text")
@@ -136,14 +110,14 @@ async def test_non_mapping_inputs_are_wrapped(storage: Storage) -> None:
 
 @pytest.mark.asyncio
 async def test_trace_timestamps_keep_microseconds_and_become_utc(storage: Storage) -> None:
-    eid = _eid()
+    eid = execution_id()
     naive = datetime(2023, 1, 2, 3, 4, 5, 654321)
     record = await storage.history.start_run(
         execution_id=eid, workflow_id="wf", trace_started_at=naive
     )
     assert record.trace_started_at == naive.replace(tzinfo=UTC)
     offset = datetime(2023, 1, 2, 5, 4, 5, 1, tzinfo=timezone(timedelta(hours=2)))
-    other = _eid()
+    other = execution_id()
     await storage.history.start_run(execution_id=other, workflow_id="wf", trace_started_at=offset)
     stored = (await storage.history.get_history(other)).trace_started_at
     assert stored == offset
@@ -154,7 +128,7 @@ async def test_trace_timestamps_keep_microseconds_and_become_utc(storage: Storag
 
 @pytest.mark.asyncio
 async def test_hostile_start_writes_nothing(storage: Storage) -> None:
-    eid = _eid()
+    eid = execution_id()
     with pytest.raises(ValidationError, match="NUL characters are not allowed"):
         await storage.history.start_run(execution_id=eid, workflow_id="wf", inputs={"a": "x\x00"})
     with pytest.raises(ValidationError, match="non-finite"):
@@ -173,7 +147,7 @@ async def test_hostile_start_writes_nothing(storage: Storage) -> None:
 
 @pytest.mark.asyncio
 async def test_steps_are_gapless_and_set_last_span(storage: Storage) -> None:
-    eid = _eid()
+    eid = execution_id()
     start = await storage.history.start_run(execution_id=eid, workflow_id="wf")
     assert start.trace_last_span_at is None
     steps = [await storage.history.append_step(eid, {"n": n}) for n in range(5)]
@@ -191,7 +165,7 @@ async def test_steps_are_gapless_and_set_last_span(storage: Storage) -> None:
 
 @pytest.mark.asyncio
 async def test_step_index_not_reused_or_skipped_after_rejected_append(storage: Storage) -> None:
-    eid = _eid()
+    eid = execution_id()
     await storage.history.start_run(execution_id=eid, workflow_id="wf")
     await storage.history.append_step(eid, {"n": 0})
     with pytest.raises(ValidationError):
@@ -227,7 +201,7 @@ async def test_hostile_payload_is_rejected_before_the_lookup(storage: Storage) -
 
 @pytest.mark.asyncio
 async def test_concurrent_appends_get_unique_gapless_indexes(storage: Storage) -> None:
-    eid = _eid()
+    eid = execution_id()
     await storage.history.start_run(execution_id=eid, workflow_id="wf")
     steps = await asyncio.gather(*(storage.history.append_step(eid, {"n": n}) for n in range(40)))
     assert sorted(s.index for s in steps) == list(range(40))
@@ -238,7 +212,7 @@ async def test_concurrent_appends_get_unique_gapless_indexes(storage: Storage) -
 
 @pytest.mark.asyncio
 async def test_list_steps_pages_large_traces(storage: Storage) -> None:
-    eid = _eid()
+    eid = execution_id()
     await storage.history.start_run(execution_id=eid, workflow_id="wf")
     for n in range(23):
         await storage.history.append_step(eid, {"n": n})
@@ -259,7 +233,7 @@ async def test_list_steps_pages_large_traces(storage: Storage) -> None:
 
 @pytest.mark.asyncio
 async def test_large_trace_round_trips_and_pages(storage: Storage) -> None:
-    eid = _eid()
+    eid = execution_id()
     await storage.history.start_run(execution_id=eid, workflow_id="wf")
     blob = "x" * (1024 * 1024)
     big = await storage.history.append_step(eid, {"blob": blob, "n": 0})
@@ -278,7 +252,7 @@ async def test_large_trace_round_trips_and_pages(storage: Storage) -> None:
 
 @pytest.mark.asyncio
 async def test_oversize_nesting_is_rejected(storage: Storage) -> None:
-    eid = _eid()
+    eid = execution_id()
     with pytest.raises(ValidationError, match="JSON nesting deeper than"):
         await storage.history.start_run(execution_id=eid, workflow_id="wf", inputs=too_deep_json())
     await storage.history.start_run(execution_id=eid, workflow_id="wf")
@@ -292,7 +266,7 @@ async def test_oversize_nesting_is_rejected(storage: Storage) -> None:
 
 @pytest.mark.asyncio
 async def test_mark_completed_failed_cancelled(storage: Storage) -> None:
-    ids = [_eid() for _ in range(3)]
+    ids = [execution_id() for _ in range(3)]
     for eid in ids:
         await storage.history.start_run(execution_id=eid, workflow_id="wf")
     done = await storage.history.mark_completed(ids[0])
@@ -330,11 +304,11 @@ async def test_finishing_unknown_execution_is_not_found(storage: Storage) -> Non
 async def test_list_histories_newest_first_paginated_exactly_once(storage: Storage) -> None:
     ids = []
     for _ in range(11):
-        eid = _eid()
+        eid = execution_id()
         ids.append(eid)
         await storage.history.start_run(execution_id=eid, workflow_id="wf-list")
         await storage.history.append_step(eid, {"x": 1})
-    await storage.history.start_run(execution_id=_eid(), workflow_id="elsewhere")
+    await storage.history.start_run(execution_id=execution_id(), workflow_id="elsewhere")
     collected = []
     cursor: str | None = None
     pages = 0
@@ -364,7 +338,7 @@ async def test_list_histories_rejects_bad_limit_and_cursor(storage: Storage) -> 
 
 @pytest.mark.asyncio
 async def test_returned_records_are_copies(storage: Storage) -> None:
-    eid = _eid()
+    eid = execution_id()
     record = await storage.history.start_run(
         execution_id=eid, workflow_id="wf", inputs={"nested": {"a": [1]}}, tags=["t"]
     )
@@ -378,164 +352,3 @@ async def test_returned_records_are_copies(storage: Storage) -> None:
     assert again.inputs == {"nested": {"a": [1]}}
     assert again.tags == ["t"]
     assert [s.payload for s in again.steps] == [{"k": [1, 2]}]
-
-
-# --- properties -----------------------------------------------------------------------------------
-
-
-@given(inputs=json_objects, payloads=st.lists(json_values, max_size=4), trace=aware_datetimes)
-def test_property_round_trip(
-    provision_storage: ProvisionStorage,
-    inputs: dict[str, Any],
-    payloads: list[Any],
-    trace: datetime,
-) -> None:
-    async def body() -> None:
-        async with provision_storage() as storage:
-            eid = _eid()
-            started = await storage.history.start_run(
-                execution_id=eid,
-                workflow_id="wf",
-                inputs=inputs,
-                metadata={"deep": nested(40)},
-                trace_started_at=trace,
-            )
-            assert started.inputs == to_json_object(inputs)
-            for payload in payloads:
-                await storage.history.append_step(eid, payload)
-            got = await storage.history.get_history(eid)
-            assert got.inputs == to_json_object(inputs)
-            assert got.metadata == {"deep": nested(40)}
-            assert got.trace_started_at == trace
-            assert_utc(got.trace_started_at)
-            assert [s.payload for s in got.steps] == [to_json_object(p) for p in payloads]
-            assert [s.index for s in got.steps] == list(range(len(payloads)))
-
-    run(body())
-
-
-@given(bad=hostile_history_json, bad_text=hostile_text())
-def test_property_hostile_input_rejected_and_nothing_written(
-    provision_storage: ProvisionStorage, bad: dict[str, Any], bad_text: str
-) -> None:
-    async def body() -> None:
-        async with provision_storage() as storage:
-            eid = _eid()
-            with pytest.raises(ValidationError):
-                await storage.history.start_run(execution_id=eid, workflow_id="wf", inputs=bad)
-            with pytest.raises(ValidationError):
-                await storage.history.start_run(
-                    execution_id=eid, workflow_id="wf", run_name=bad_text
-                )
-            with pytest.raises(ExecutionNotFoundError):
-                await storage.history.get_history(eid)
-            await storage.history.start_run(execution_id=eid, workflow_id="wf")
-            with pytest.raises(ValidationError):
-                await storage.history.append_step(eid, bad)
-            assert (await storage.history.get_history(eid)).steps == []
-
-    run(body())
-
-
-# --- state machine --------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class _Execution:
-    workflow_id: str
-    status: HistoryStatus = HistoryStatus.RUNNING
-    payloads: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-
-
-class HistoryMachine(AsyncStateMachine):
-    """Random start/append/finish sequences against a dict model of executions."""
-
-    def __init__(self, provision: ProvisionStorage) -> None:
-        super().__init__(provision)
-        self.model: dict[str, _Execution] = {}
-
-    @rule(workflow=st.sampled_from(["wf-a", "wf-b"]), inputs=json_objects)
-    def start(self, workflow: str, inputs: dict[str, Any]) -> None:
-        eid = f"e{len(self.model)}"
-        record = self.call(
-            self.storage.history.start_run(execution_id=eid, workflow_id=workflow, inputs=inputs)
-        )
-        assert record.inputs == to_json_object(inputs)
-        self.model[eid] = _Execution(workflow)
-
-    @precondition(lambda self: bool(self.model))
-    @rule(data=st.data())
-    def start_duplicate(self, data: st.DataObject) -> None:
-        eid = data.draw(st.sampled_from(list(self.model)))
-        with pytest.raises(DuplicateError):
-            self.call(self.storage.history.start_run(execution_id=eid, workflow_id="wf-a"))
-
-    @precondition(lambda self: any(e.status is HistoryStatus.RUNNING for e in self.model.values()))
-    @rule(data=st.data(), payload=json_values)
-    def append(self, data: st.DataObject, payload: Any) -> None:
-        running = [k for k, e in self.model.items() if e.status is HistoryStatus.RUNNING]
-        eid = data.draw(st.sampled_from(running))
-        step = self.call(self.storage.history.append_step(eid, payload))
-        expected_index = len(self.model[eid].payloads)
-        assert step.index == expected_index
-        self.model[eid].payloads.append(to_json_object(payload))
-
-    @precondition(lambda self: any(e.status is HistoryStatus.RUNNING for e in self.model.values()))
-    @rule(data=st.data(), bad=hostile_history_json)
-    def append_rejected(self, data: st.DataObject, bad: dict[str, Any]) -> None:
-        running = [k for k, e in self.model.items() if e.status is HistoryStatus.RUNNING]
-        eid = data.draw(st.sampled_from(running))
-        with pytest.raises(ValidationError):
-            self.call(self.storage.history.append_step(eid, bad))
-
-    @precondition(lambda self: any(e.status is HistoryStatus.RUNNING for e in self.model.values()))
-    @rule(data=st.data(), how=st.sampled_from(["completed", "error", "cancelled"]))
-    def finish(self, data: st.DataObject, how: str) -> None:
-        running = [k for k, e in self.model.items() if e.status is HistoryStatus.RUNNING]
-        eid = data.draw(st.sampled_from(running))
-        history = self.storage.history
-        if how == "completed":
-            record = self.call(history.mark_completed(eid))
-        elif how == "error":
-            record = self.call(history.mark_failed(eid, "failed"))
-        else:
-            record = self.call(history.mark_cancelled(eid, reason="stop"))
-        assert record.status.value == how
-        self.model[eid].status = HistoryStatus(how)
-
-    @rule()
-    def unknown_execution(self) -> None:
-        with pytest.raises(ExecutionNotFoundError):
-            self.call(self.storage.history.append_step("never-started", {}))
-
-    @invariant()
-    def records_match_model(self) -> None:
-        for eid, execution in self.model.items():
-            record = self.call(self.storage.history.get_history(eid))
-            note(f"{eid}: {record.status} {len(record.steps)} steps")
-            assert record.workflow_id == execution.workflow_id
-            assert record.status is execution.status
-            assert [s.index for s in record.steps] == list(range(len(execution.payloads)))
-            assert [s.payload for s in record.steps] == execution.payloads
-
-    @invariant()
-    def listing_returns_each_record_once(self) -> None:
-        for workflow in ("wf-a", "wf-b"):
-            expected = sorted(k for k, e in self.model.items() if e.workflow_id == workflow)
-            seen: list[str] = []
-            cursor: str | None = None
-            for _ in range(len(expected) + 2):
-                page = self.call(
-                    self.storage.history.list_histories(workflow, limit=2, cursor=cursor)
-                )
-                seen.extend(r.execution_id for r in page.items)
-                cursor = page.next_cursor
-                if cursor is None:
-                    break
-            assert cursor is None
-            assert sorted(seen) == expected
-            assert len(seen) == len(set(seen))
-
-
-def test_history_state_machine(provision_storage: ProvisionStorage) -> None:
-    run_machine(HistoryMachine, provision_storage)
