@@ -103,8 +103,8 @@ def test_postgres_without_dsn_names_the_variable_and_the_users(
     monkeypatch.setenv("ORCHEO_CHATKIT_BACKEND", "postgresql")
     message = config_error()
     assert message == (
-        "invalid storage settings: settings: ORCHEO_POSTGRES_DSN is required when a backend "
-        "is 'postgres' (chatkit_backend, repository_backend)"
+        "invalid storage settings: ORCHEO_POSTGRES_DSN is required when a backend "
+        "is 'postgres' (ORCHEO_CHATKIT_BACKEND, ORCHEO_REPOSITORY_BACKEND)"
     )
 
 
@@ -112,7 +112,7 @@ def test_pool_max_below_min(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORCHEO_POSTGRES_POOL_MIN_SIZE", "5")
     monkeypatch.setenv("ORCHEO_POSTGRES_POOL_MAX_SIZE", "2")
     message = config_error()
-    assert "postgres_pool_max_size (2) is below postgres_pool_min_size (5)" in message
+    assert "ORCHEO_POSTGRES_POOL_MAX_SIZE (2) is below ORCHEO_POSTGRES_POOL_MIN_SIZE (5)" in message
 
 
 def test_unknown_sqlite_synchronous_value_names_the_variable(

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pydantic
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orcheo_storage.dsn import DsnError, check_dsn, redact_dsn
 from orcheo_storage.errors import ConfigurationError
 from orcheo_storage.protocols.backend import Subsystem
 
@@ -44,29 +45,32 @@ BACKEND_SETTINGS: tuple[str, ...] = tuple(dict.fromkeys(SUBSYSTEM_SETTING.values
 each once: ``dict.fromkeys(BACKEND_SETTINGS, name)`` points every subsystem at ``name``."""
 
 
-# A query password ends at the next "&" only: an unescaped "#" is not a boundary worth trusting.
-_URL_PASSWORD_PARAM = re.compile(r"(?i)([?&][^=&#]*password=)[^&]*")
-_KV_PASSWORD = re.compile(r"(?i)(\b\w*password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S+)")
+# Schemas PostgreSQL reserves, and names that would need quoting (upper case, symbols): an
+# unquoted mixed-case name folds to lower case in some places and not in others, so only names
+# that read the same quoted and unquoted are accepted.
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_RESERVED_SCHEMAS = frozenset({"information_schema"})
+MAX_DURATION_SECONDS = 7 * 24 * 3600.0
+"""Upper bound of the pool timeouts (seconds): finite, and far below what timers overflow on."""
+MAX_BUSY_TIMEOUT_MS = 2**31 - 1
+"""SQLite's busy timeout is a C int of milliseconds."""
 
 
-def redact_dsn(dsn: str) -> str:
-    """Replace every password of a DSN (URL or key=value form) with ``***``.
+def check_schema_name(value: str) -> str:
+    """Return ``value`` if it is an acceptable PostgreSQL schema name.
 
-    Errs on the side of hiding too much: a malformed URL (an unescaped ``#``, ``/`` or ``?``
-    in the password) or a quoted key=value password never shows any part of the secret.
+    Raises:
+        ValueError: upper case or other characters that need quoting, more than 63
+            characters, or a schema PostgreSQL reserves (``pg_*``, ``information_schema``).
     """
-    if "://" in dsn:
-        scheme, _, rest = dsn.partition("://")
-        # The credentials end at the last "@"; not using urlsplit, which stops the netloc at
-        # the first "/", "?" or "#" and would leave the rest of such a password in the output.
-        if "@" in rest:
-            userinfo, _, rest = rest.rpartition("@")
-            user, colon, _ = userinfo.partition(":")
-            prefix = f"{scheme}://{user}:***@" if colon else f"{scheme}://{user}@"
-        else:
-            prefix = f"{scheme}://"
-        return prefix + _URL_PASSWORD_PARAM.sub(r"\1***", rest)
-    return _KV_PASSWORD.sub(r"\1***", dsn)
+    if not _SCHEMA_NAME.match(value):
+        raise ValueError(
+            "schema name must be lower case letters, digits and _ (not starting with a "
+            "digit), at most 63 characters"
+        )
+    if value.startswith("pg_") or value in _RESERVED_SCHEMAS:
+        raise ValueError(f"schema {value!r} is reserved by PostgreSQL")
+    return value
 
 
 class StorageSettings(BaseSettings):
@@ -90,20 +94,24 @@ class StorageSettings(BaseSettings):
     postgres_schema: str | None = None
     postgres_pool_min_size: int = Field(default=1, ge=0)
     postgres_pool_max_size: int = Field(default=10, ge=1)
-    postgres_pool_timeout: float = Field(default=30.0, gt=0)
-    postgres_pool_max_idle: float = Field(default=300.0, gt=0)
+    postgres_pool_timeout: float = Field(
+        default=30.0, gt=0, le=MAX_DURATION_SECONDS, allow_inf_nan=False
+    )
+    postgres_pool_max_idle: float = Field(
+        default=300.0, gt=0, le=MAX_DURATION_SECONDS, allow_inf_nan=False
+    )
     postgres_pool_max_waiting: int = Field(default=1000, ge=0)
-    postgres_prepare_threshold: int | None = 5
+    postgres_prepare_threshold: int | None = Field(default=5, ge=0)
 
     repository_sqlite_path: Path = Path("~/.orcheo/workflows.sqlite")
     chatkit_sqlite_path: Path = Path("~/.orcheo/chatkit.sqlite")
     vault_local_path: Path = Path("~/.orcheo/vault.sqlite")
     auth_service_token_db_path: Path | None = None
     sqlite_synchronous: Literal["FULL", "NORMAL", "EXTRA"] = "FULL"
-    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0, le=MAX_BUSY_TIMEOUT_MS)
 
     vault_encryption_key: SecretStr | None = None
-    vault_key_id: str = "primary"
+    vault_key_id: str = Field(default="primary", min_length=1, max_length=128)
 
     auto_migrate: bool = True
     plugins_strict: bool = False
@@ -133,30 +141,65 @@ class StorageSettings(BaseSettings):
     @field_validator("postgres_schema")
     @classmethod
     def _schema_name(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if (
-            not value
-            or len(value) > 63
-            or not (value[0].isalpha() or value[0] == "_")
-            or not all(c.isalnum() or c == "_" for c in value)
-        ):
-            raise ValueError(
-                "schema name must be a plain identifier (letters, digits, _), at most 63 chars"
-            )
+        return None if value is None else check_schema_name(value)
+
+    @field_validator("postgres_dsn", mode="before")
+    @classmethod
+    def _empty_dsn_is_unset(cls, value: Any) -> Any:
+        # An empty DSN would make libpq fall back to its defaults (another local database).
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return None if isinstance(raw, str) and not raw.strip() else value
+
+    @field_validator("postgres_dsn")
+    @classmethod
+    def _dsn_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                check_dsn(value.get_secret_value())
+            except DsnError as exc:
+                raise ValueError(f"the DSN {exc}") from None
+        return value
+
+    @field_validator("vault_encryption_key")
+    @classmethod
+    def _key_not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("the vault key must not be empty (unset the variable instead)")
+        return value
+
+    @field_validator("vault_key_id")
+    @classmethod
+    def _key_id(cls, value: str) -> str:
+        if value != value.strip() or not value.isprintable():
+            raise ValueError("key id must be printable text without surrounding spaces")
+        return value
+
+    @field_validator(
+        "repository_sqlite_path",
+        "chatkit_sqlite_path",
+        "vault_local_path",
+        "auth_service_token_db_path",
+        mode="before",
+    )
+    @classmethod
+    def _path(cls, value: Any, info: ValidationInfo) -> Any:
+        if info.field_name == "auth_service_token_db_path" and value == "":
+            return None  # optional: empty means unset
+        if isinstance(value, str | Path) and ("\x00" in str(value) or not str(value).strip()):
+            raise ValueError("path must be non-empty and must not contain a NUL character")
         return value
 
     @model_validator(mode="after")
     def _consistent(self) -> StorageSettings:
         if self.postgres_pool_max_size < self.postgres_pool_min_size:
             raise ValueError(
-                f"postgres_pool_max_size ({self.postgres_pool_max_size}) is below "
-                f"postgres_pool_min_size ({self.postgres_pool_min_size})"
+                f"ORCHEO_POSTGRES_POOL_MAX_SIZE ({self.postgres_pool_max_size}) is below "
+                f"ORCHEO_POSTGRES_POOL_MIN_SIZE ({self.postgres_pool_min_size})"
             )
         if "postgres" in self.selected_backends().values() and self.postgres_dsn is None:
             users = sorted(
                 {
-                    SUBSYSTEM_SETTING[s]
+                    f"ORCHEO_{SUBSYSTEM_SETTING[s].upper()}"
                     for s, b in self.selected_backends().items()
                     if b == "postgres"
                 }
@@ -214,7 +257,9 @@ def load_settings(**overrides: Any) -> StorageSettings:
         lines = []
         for err in exc.errors(include_url=False, include_input=False):
             field = ".".join(str(p) for p in err["loc"])
-            name = f"ORCHEO_{field.upper()}" if field else "settings"
             message = err["msg"].removeprefix("Value error, ")
-            lines.append(f"{name}: {message}")
-        raise ConfigurationError("invalid storage settings: " + "; ".join(lines)) from None
+            # a rule across fields names its variables itself
+            lines.append(f"ORCHEO_{field.upper()}: {message}" if field else message)
+    # Raised outside the handler: pydantic's error (and what it holds) is not even the
+    # __context__ of what callers see.
+    raise ConfigurationError("invalid storage settings: " + "; ".join(lines))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,6 +18,7 @@ from orcheo_storage.cli._common import (
     settings_from_options,
     stdout,
 )
+from orcheo_storage.dsn import scrub as scrub_dsn
 from orcheo_storage.errors import PluginError
 from orcheo_storage.plugins.registry import BackendRegistry, create_registry
 from orcheo_storage.protocols.backend import Subsystem
@@ -62,29 +62,11 @@ class DoctorReport:
         return data
 
 
-def _passwords(dsn: str) -> list[str]:
-    """Every password-like value in a DSN (URL userinfo, query or key=value), as written."""
-    found: list[str] = []
-    if "://" in dsn:
-        rest = dsn.partition("://")[2]
-        if "@" in rest:
-            found.append(rest.rpartition("@")[0].partition(":")[2])
-        found += re.findall(r"(?i)[?&][^=&#]*password=([^&]*)", rest)
-    else:
-        for value in re.findall(r"(?i)\b\w*password\s*=\s*('(?:[^'\\]|\\.)*'?|\S+)", dsn):
-            found += [value, value.strip("'")]
-    return sorted({p for p in found if p}, key=len, reverse=True)
-
-
 def scrub(text: str, settings: StorageSettings) -> str:
     """Remove the DSN and its passwords from text coming from a driver or plugin."""
     if settings.postgres_dsn is None:
         return text
-    dsn = settings.postgres_dsn.get_secret_value()
-    text = text.replace(dsn, "<dsn>")
-    for secret in _passwords(dsn):
-        text = text.replace(secret, "***")
-    return text
+    return scrub_dsn(text, settings.postgres_dsn.get_secret_value())
 
 
 async def diagnose(settings: StorageSettings) -> DoctorReport:
