@@ -16,7 +16,8 @@ import pydantic
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from orcheo_storage.dsn import DsnError, check_dsn, redact_dsn
+from orcheo_storage.dsn import DsnError, check_dsn
+from orcheo_storage.dsn import redact_dsn as redact_dsn  # re-exported: its home until now
 from orcheo_storage.errors import ConfigurationError
 from orcheo_storage.protocols.backend import Subsystem
 

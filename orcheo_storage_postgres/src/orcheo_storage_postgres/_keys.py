@@ -14,9 +14,11 @@ from psycopg import sql
 
 from orcheo_storage_postgres._db import Conn, q_all
 
-_TYPES = (
+# The table is a literal, not a parameter: with a schema configured, the session's
+# connections qualify a literal naming a catalogue table like any table reference.
+_TYPES = sql.SQL(
     "SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a "
-    "WHERE a.attrelid = %s::regclass AND a.attname = ANY(%s) AND NOT a.attisdropped"
+    "WHERE a.attrelid = {}::regclass AND a.attname = ANY(%s) AND NOT a.attisdropped"
 )
 
 # Physical table -> types of its key columns (the schema is the same in every namespace).
@@ -26,7 +28,7 @@ _KEY_TYPES: dict[str, tuple[str, ...]] = {}
 async def key_types(conn: Conn, physical: str, key: Sequence[str]) -> tuple[str, ...]:
     """The catalog types of ``physical``'s ``key`` columns (cached per table)."""
     if physical not in _KEY_TYPES:
-        rows = await q_all(conn, _TYPES, (physical, list(key)))
+        rows = await q_all(conn, _TYPES.format(sql.Literal(physical)), (list(key),))
         found = {str(r["name"]): str(r["type"]) for r in rows}
         _KEY_TYPES[physical] = tuple(found[column] for column in key)
     return _KEY_TYPES[physical]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from orcheo_storage.errors import BackendBusyError, BackendUnavailableError
 from orcheo_storage.keys import cipher_for
 from orcheo_storage.protocols.backend import HealthReport, SchemaStatus
 from orcheo_storage.settings import StorageSettings, redact_dsn
+from psycopg_pool import AsyncConnectionPool
 
 from orcheo_storage_postgres import langgraph, migrations
 from orcheo_storage_postgres._db import Db, direct_connection, make_pool
@@ -22,6 +24,22 @@ from orcheo_storage_postgres.stores.tokens import PostgresServiceTokenStore
 from orcheo_storage_postgres.stores.triggers import PostgresTriggerStore
 from orcheo_storage_postgres.stores.vault import PostgresVaultRecordStore
 from orcheo_storage_postgres.stores.workflows import PostgresWorkflowRepository
+
+
+async def _open_pool(pool: AsyncConnectionPool[Any], settings: StorageSettings) -> None:
+    error: BackendUnavailableError | None = None
+    try:
+        with translated():
+            await pool.open(
+                wait=settings.postgres_pool_min_size > 0, timeout=settings.postgres_pool_timeout
+            )
+    except BackendBusyError:  # the pool's timeout while filling itself: not a busy server
+        error = BackendUnavailableError(
+            f"PostgreSQL accepted one connection but the pool could not open "
+            f"{settings.postgres_pool_min_size} within ORCHEO_POSTGRES_POOL_TIMEOUT"
+        )
+    if error is not None:
+        raise error
 
 
 class PostgresSession:
@@ -43,22 +61,23 @@ class PostgresSession:
 
     @classmethod
     async def open(cls, settings: StorageSettings) -> PostgresSession:
-        """Open the pool (waiting for ``min_size`` connections) and migrate when asked.
+        """Check the settings, connect once (bounded), migrate when asked, open the pool.
+
+        The first connection fails within seconds (see :mod:`._conninfo`), so a wrong
+        DSN, password or host is reported at once rather than after the pool timeout.
 
         Raises:
-            BackendUnavailableError: the server cannot be reached within the pool timeout.
-            ConfigurationError: the database schema is from an unknown or edited release.
+            ConfigurationError: malformed DSN or schema name, credentials or database
+                refused, or a database schema from an unknown or edited release.
+            BackendUnavailableError: the server cannot be reached.
         """
-        if settings.auto_migrate:
-            async with direct_connection(settings) as conn:
+        async with direct_connection(settings) as conn:
+            if settings.auto_migrate:
                 with translated():
                     await migrations.migrate(conn, settings.postgres_schema)
         pool = make_pool(settings)
         try:
-            with translated():
-                await pool.open(
-                    wait=settings.postgres_pool_min_size > 0, timeout=settings.postgres_pool_timeout
-                )
+            await _open_pool(pool, settings)
         except BaseException:
             await pool.close()
             raise
