@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractAsyncContextManager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -17,9 +18,12 @@ from orcheo_storage.protocols.backend import (
 from orcheo_storage.settings import StorageSettings
 
 from orcheo_storage_postgres.provisioning import SchemaProvisioner
+from orcheo_storage_postgres.provisioning_db import DatabaseProvisioner
 from orcheo_storage_postgres.session import PostgresSession
 
 DISTRIBUTION = "orcheo-storage-postgres"
+NAMESPACE_VARIABLE = "ORCHEO_TEST_POSTGRES_NAMESPACE"
+"""How ``provision`` isolates: ``schema`` (default) or ``database`` (no schema setting)."""
 
 
 def _version() -> str:
@@ -53,7 +57,8 @@ class PostgresBackend:
         if _langgraph_installed():
             capabilities.add(Capability.LANGGRAPH)
             subsystems.add(Subsystem.LANGGRAPH)
-        self._provisioner = SchemaProvisioner()
+        self._schemas = SchemaProvisioner()
+        self._databases = DatabaseProvisioner()
         self._manifest = BackendManifest(
             name="postgres",
             distribution=DISTRIBUTION,
@@ -74,8 +79,11 @@ class PostgresBackend:
     def provision(
         self, settings: StorageSettings, workdir: Path
     ) -> AbstractAsyncContextManager[StorageSettings]:
-        """A fresh, uniquely named schema (``workdir`` is unused), dropped on exit."""
-        return self._provisioner.provision(settings)
+        """A fresh, uniquely named schema (``workdir`` is unused), recycled on exit; or a
+        fresh database with no schema setting when ``ORCHEO_TEST_POSTGRES_NAMESPACE=database``."""
+        if os.environ.get(NAMESPACE_VARIABLE, "schema").strip().lower() == "database":
+            return self._databases.provision(settings)
+        return self._schemas.provision(settings)
 
 
 @hookimpl

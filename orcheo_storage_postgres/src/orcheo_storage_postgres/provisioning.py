@@ -48,7 +48,7 @@ def _new_name() -> str:
     return f"{PREFIX}{_HOST}_{os.getpid()}_{uuid.uuid4().hex[:12]}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -62,7 +62,8 @@ async def _drop(conn: Conn, schema: str) -> None:
     await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
-async def _empty(conn: Conn, schema: str) -> None:
+async def empty_schema(conn: Conn, schema: str) -> None:
+    """Delete every row of the backend's (and LangGraph's) tables in ``schema``; restart sequences."""
     names = [*reversed(_OWN_TABLES), *_LANGGRAPH_TABLES, *_SEQUENCES]
     row = await q_one(
         conn,
@@ -135,7 +136,7 @@ class SchemaProvisioner:
             await _drop(conn, schema)
             return
         try:
-            await _empty(conn, schema)
+            await empty_schema(conn, schema)
         except psycopg.Error:
             await _drop(conn, schema)
             return
@@ -149,7 +150,7 @@ class SchemaProvisioner:
         for row in await q_all(conn, _STALE, (pattern,)):
             name = str(row["nspname"])
             parts = name.removeprefix(PREFIX).split("_")
-            if len(parts) == 3 and parts[1].isdigit() and not _pid_alive(int(parts[1])):
+            if len(parts) == 3 and parts[1].isdigit() and not pid_alive(int(parts[1])):
                 with suppress(psycopg.Error):
                     await _drop(conn, name)
 

@@ -1,4 +1,4 @@
-"""pytest plugin: the ``pg_dsn`` fixture for this project's tests needing PostgreSQL.
+"""pytest plugin: the ``pg_dsn`` and ``pgbouncer`` fixtures for this project's tests needing PostgreSQL.
 
 Loaded with ``-p orcheo_storage_postgres.pytest_plugin`` by the workspace's pytest
 configuration (not as a ``pytest11`` entry point, so users' pytest sessions do not get
@@ -9,9 +9,13 @@ the package's name) are collected in ``--import-mode=importlib``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from orcheo_storage_postgres.testing import NoPostgres, must_run, server_dsn
+from orcheo_storage_postgres.testing_pgbouncer import NoPgBouncer, PgBouncer
+from orcheo_storage_postgres.testing_pgbouncer import start as start_pgbouncer
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +31,22 @@ def pg_dsn() -> str:
         if must_run():
             pytest.fail(str(exc))
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(pg_dsn: str) -> Iterator[PgBouncer]:
+    """A PgBouncer in transaction mode in front of ``pg_dsn`` for the session (see
+    :mod:`orcheo_storage_postgres.testing_pgbouncer`), stopped by its pid at the end.
+
+    Skips when PgBouncer is not installed, except in CI (``CI=true``), where it fails.
+    """
+    try:
+        bouncer = start_pgbouncer(pg_dsn)
+    except NoPgBouncer as exc:
+        if must_run():
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
