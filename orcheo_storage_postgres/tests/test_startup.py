@@ -14,7 +14,6 @@ from collections.abc import Iterator
 import pytest
 from orcheo_storage.errors import BackendUnavailableError, ConfigurationError, StorageError
 from orcheo_storage.settings import StorageSettings
-from orcheo_storage_postgres._conninfo import checked_dsn
 from orcheo_storage_postgres.session import PostgresSession
 from orcheo_storage_postgres.testing_pgbouncer import PLAIN_ROLE, PgBouncer
 from pydantic import SecretStr
@@ -82,7 +81,8 @@ async def test_a_malformed_dsn_never_reaches_the_driver(
         await PostgresSession.open(with_dsn(pg_dsn, dsn, auto_migrate=auto_migrate))
     assert time.monotonic() - started < 2
     assert "ORCHEO_POSTGRES_DSN" in str(info.value)
-    assert info.value.__cause__ is None and info.value.__context__ is None
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None
     assert_no_canary(info.value, caplog)
 
 
@@ -142,7 +142,8 @@ async def test_an_unreachable_server_fails_fast_and_typed(
         assert elapsed < limit, f"port {port}: {elapsed:.1f}s"
         assert type(info.value) is BackendUnavailableError  # not BackendBusyError
         assert "cannot connect to PostgreSQL" in str(info.value)
-        assert info.value.__cause__ is None and info.value.__context__ is None
+        assert info.value.__cause__ is None
+        assert info.value.__context__ is None
         assert_no_canary(info.value, caplog)
 
 
@@ -170,6 +171,8 @@ async def test_pool_log_records_never_show_the_password(
     pg_dsn: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """psycopg_pool logs failed attempts with libpq's message: such records are masked."""
+    from orcheo_storage_postgres._conninfo import checked_dsn
+
     caplog.set_level(logging.DEBUG)
     dsn = f"postgresql://postgres:{CANARY}@127.0.0.1:5432/postgres"
     checked_dsn(with_dsn(pg_dsn, dsn))  # registers the DSN's secrets with the log filter
