@@ -104,9 +104,14 @@ def test_cipher_for_settings(tmp_path: Path) -> None:
     first = cipher_for(on_disk).encrypt("y")
     assert (tmp_path / "vault.key").exists()
     assert cipher_for(on_disk).decrypt(first) == "y"  # same key file next time
-    memory = StorageSettings(vault_backend="memory", vault_local_path=tmp_path / "m" / "v.sqlite")
+    memory = StorageSettings(
+        vault_backend="memory", repository_backend="memory", vault_local_path=tmp_path / "m" / "v"
+    )
     cipher_for(memory)
-    assert not (tmp_path / "m").exists()  # memory vaults use an ephemeral key
+    assert not (tmp_path / "m").exists()  # nothing persisted: an ephemeral key
+    # a memory vault beside a SQLite repository: its webhook secrets outlive the process
+    cipher_for(memory.model_copy(update={"repository_backend": "sqlite"}))
+    assert (tmp_path / "m" / "v.key").exists()
 
 
 # --- clock ------------------------------------------------------------------------------------------

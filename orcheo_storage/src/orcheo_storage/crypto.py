@@ -8,9 +8,10 @@ written under an old key still decrypt after a rotation; new rows use the active
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
-import stat
+import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -24,8 +25,17 @@ NONCE_BYTES = 12
 
 
 def derive_key(secret: str) -> bytes:
-    """The 32-byte AES key for a configured key string."""
-    return hashlib.sha256(secret.encode("utf-8")).digest()
+    """The 32-byte AES key for a configured key string.
+
+    Raises:
+        ConfigurationError: the key string is empty (its hash would be a public key).
+    """
+    if not secret.strip():
+        raise ConfigurationError("the vault key must not be empty")
+    try:
+        return hashlib.sha256(secret.encode("utf-8")).digest()
+    except UnicodeEncodeError:
+        raise ConfigurationError("the vault key must be valid text (no lone surrogates)") from None
 
 
 class VaultCipher:
@@ -81,13 +91,75 @@ class VaultCipher:
 
 
 def load_or_create_key_file(path: Path) -> str:
-    """Read the key string kept in ``path``, creating it (mode 0600) when missing."""
+    """The key string kept in ``path``, created (mode 0600) when missing.
+
+    Creation is atomic across processes: each writes a fresh key to a private temporary
+    file beside ``path`` (0600), fsyncs it and hard-links it to ``path``, which fails when
+    ``path`` exists, so the file is never seen partly written and never replaced. Whoever
+    loses the race reads the winner's key; every process ends with the same one.
+
+    Raises:
+        ConfigurationError: the key file is empty (never used as a key), unreadable, or the
+            folder does not support hard links.
+    """
     path = path.expanduser()
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = base64.urlsafe_b64encode(os.urandom(32)).decode("ascii")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(key)
+    try:
+        return _read_key_file(path)
+    except FileNotFoundError:
+        pass
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the vault key file {path.name!r}: {exc.strerror}"
+        ) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(base64.urlsafe_b64encode(os.urandom(32)).decode("ascii"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process created it first: its key is the key
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot create the vault key file {path.name!r} ({exc.strerror}); "
+                "set ORCHEO_VAULT_ENCRYPTION_KEY instead"
+            ) from None
+        else:
+            _fsync_folder(path.parent)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+    return _read_key_file(path)
+
+
+def _read_key_file(path: Path) -> str:
+    problem = None
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        problem = ConfigurationError(f"cannot read the vault key file {path.name!r}: {reason}")
+    if problem is not None:
+        raise problem
+    if not key:
+        raise ConfigurationError(
+            f"the vault key file {path.name!r} is empty: an empty key is never used. Restore "
+            "the key, or set ORCHEO_VAULT_ENCRYPTION_KEY (delete the file only if nothing "
+            "was ever encrypted with it)"
+        )
     return key
+
+
+def _fsync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,23 +1,47 @@
-"""Where the vault key comes from: the setting, else a key file beside the vault database."""
+"""Where the vault key comes from: the setting, else a key file beside the vault database.
+
+Ciphertext lives in the vault (credentials) and in the repository (webhook secrets). A key
+file is a per-host default: right for SQLite files on that host, wrong for a server shared
+by several hosts, where each host would silently make a key of its own. So:
+
+* ``ORCHEO_VAULT_ENCRYPTION_KEY`` set: that key;
+* both on ``memory``: an ephemeral random key (the data dies with the process anyway);
+* otherwise on ``sqlite``/``memory`` only: the key in ``<vault path>.key`` (created 0600,
+  atomically, on first use);
+* anything else (a server such as PostgreSQL): refused, the key must be set explicitly.
+"""
 
 from __future__ import annotations
 
 import os
 
 from orcheo_storage.crypto import VaultCipher, derive_key, load_or_create_key_file
+from orcheo_storage.errors import ConfigurationError
 from orcheo_storage.settings import StorageSettings
+
+LOCAL_BACKENDS = frozenset({"sqlite", "memory"})
+"""Backends whose data stays on this host: a key file beside the vault is enough for them."""
 
 
 def cipher_for(settings: StorageSettings) -> VaultCipher:
-    """The vault cipher for ``settings``.
+    """The vault cipher for ``settings`` (see the module docstring for the rules).
 
-    ``ORCHEO_VAULT_ENCRYPTION_KEY`` when set; otherwise an ephemeral key for the memory
-    backend, or the key kept in ``<vault path>.key`` (created 0600 on first use).
+    Raises:
+        ConfigurationError: no key is set while the vault or the repository is on a shared
+            server, or the key file is empty or cannot be created.
     """
+    holders = {settings.vault_backend, settings.repository_backend}
     if settings.vault_encryption_key is not None:
         secret = settings.vault_encryption_key.get_secret_value()
-    elif settings.vault_backend == "memory":
+    elif holders == {"memory"}:
         return VaultCipher({settings.vault_key_id: os.urandom(32)}, settings.vault_key_id)
-    else:
+    elif holders <= LOCAL_BACKENDS:
         secret = load_or_create_key_file(settings.vault_local_path.expanduser().with_suffix(".key"))
+    else:
+        shared = ", ".join(sorted(holders - LOCAL_BACKENDS))
+        raise ConfigurationError(
+            "ORCHEO_VAULT_ENCRYPTION_KEY is required when the vault or the repository "
+            f"(webhook secrets) is on a shared backend ({shared}): a key file would give each "
+            "host a key of its own"
+        )
     return VaultCipher({settings.vault_key_id: derive_key(secret)}, settings.vault_key_id)

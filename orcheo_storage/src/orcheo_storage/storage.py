@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+from orcheo_storage.crypto import VaultCipher
 from orcheo_storage.errors import ConfigurationError, UnsupportedError
+from orcheo_storage.keycheck import verify_vault_key
 from orcheo_storage.keys import cipher_for
 from orcheo_storage.plugins.registry import BackendRegistry, create_registry
 from orcheo_storage.protocols.agentensor import AgentensorStore
@@ -39,6 +41,7 @@ class Storage:
         self._manifests = manifests
         self._selected = settings.selected_backends()
         self._vault: CredentialVault | None = None
+        self._cipher: VaultCipher | None = None
 
     def __repr__(self) -> str:
         return f"Storage(backends={self.backend_names()!r})"
@@ -95,8 +98,28 @@ class Storage:
     def vault(self) -> CredentialVault:
         if self._vault is None:
             records = self.session_for(Subsystem.VAULT).vault_records()
-            self._vault = CredentialVault(records, cipher_for(self.settings))
+            self._vault = CredentialVault(records, self._vault_cipher())
         return self._vault
+
+    def _vault_cipher(self) -> VaultCipher:
+        if self._cipher is None:
+            self._cipher = cipher_for(self.settings)
+        return self._cipher
+
+    async def verify_vault_key(self) -> None:
+        """Refuse a vault key that is not this vault's (see :mod:`orcheo_storage.keycheck`).
+
+        Called by :func:`open_storage`; does nothing when the vault's backend does not
+        provide the vault.
+
+        Raises:
+            ConfigurationError: wrong key, or no key while the vault or the repository is on
+                a shared server.
+        """
+        name = self._selected[Subsystem.VAULT]
+        if Subsystem.VAULT not in self._manifests[name].subsystems:
+            return
+        await verify_vault_key(self.vault.records, self._vault_cipher())
 
     @property
     def chatkit(self) -> ChatStore:
@@ -117,8 +140,8 @@ async def open_storage(
     (one pool, one set of files). Everything is closed on exit, also on error.
 
     Raises:
-        ConfigurationError: invalid settings, or a selection error (unknown, not
-            installed or broken backend) from the plugin host.
+        ConfigurationError: invalid settings, a selection error (unknown, not installed or
+            broken backend) from the plugin host, or a vault key that is not this vault's.
     """
     settings = settings or load_settings()
     registry = registry or create_registry(strict=settings.plugins_strict)
@@ -129,7 +152,9 @@ async def open_storage(
     try:
         for name, backend in backends.items():
             sessions[name] = await backend.open(settings)
-        yield Storage(settings, sessions, {n: b.manifest for n, b in backends.items()})
+        storage = Storage(settings, sessions, {n: b.manifest for n, b in backends.items()})
+        await storage.verify_vault_key()
+        yield storage
     finally:
         errors: list[BaseException] = []
         for session in reversed(list(sessions.values())):

@@ -361,5 +361,9 @@ class CredentialVault:
         )
 
 
-def _ad(credential_id: uuid.UUID, purpose: str) -> bytes:
+def associated_data(credential_id: uuid.UUID, purpose: str) -> bytes:
+    """What binds an envelope to its credential and purpose (``secret`` or ``oauth``)."""
     return f"orcheo-vault:{credential_id}:{purpose}".encode()
+
+
+_ad = associated_data

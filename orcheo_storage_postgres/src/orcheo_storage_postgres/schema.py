@@ -437,6 +437,16 @@ END
 $$;
 """
 
+# One small envelope per vault key id, so a wrong key is refused at start-up.
+_VAULT_KEY_CHECKS = """
+CREATE TABLE vault_key_checks (
+    key_id TEXT PRIMARY KEY,
+    algorithm TEXT NOT NULL,
+    ciphertext TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+"""
+
 STEPS: tuple[Step, ...] = (
     Step(1, "workflows_versions_runs", _WORKFLOWS),
     Step(2, "triggers_listeners_remediations", _COORDINATION),
@@ -447,6 +457,7 @@ STEPS: tuple[Step, ...] = (
     Step(7, "list_indexes", _LIST_INDEXES),
     Step(8, "reopenable_remediations", _REOPENABLE_REMEDIATIONS),
     Step(9, "lz4_documents", _LZ4_DOCUMENTS),
+    Step(10, "vault_key_checks", _VAULT_KEY_CHECKS),
 )
 """Append-only. The version of step ``i`` is ``i + 1``."""
 

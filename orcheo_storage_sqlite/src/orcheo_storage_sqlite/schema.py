@@ -394,6 +394,19 @@ VAULT_STEPS: tuple[Step, ...] = (
             )""",
         ),
     ),
+    Step(
+        2,
+        "vault key checks",
+        (
+            # One small envelope per key id, so a wrong key is refused at start-up.
+            """CREATE TABLE vault_key_checks (
+                key_id TEXT PRIMARY KEY,
+                algorithm TEXT NOT NULL,
+                ciphertext TEXT NOT NULL,
+                created_at INTEGER NOT NULL
+            )""",
+        ),
+    ),
 )
 
 CHAT_STEPS: tuple[Step, ...] = (

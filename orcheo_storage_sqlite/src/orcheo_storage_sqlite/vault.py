@@ -6,6 +6,7 @@ import sqlite3
 from typing import Any
 from uuid import UUID
 
+from orcheo_storage.clock import utcnow
 from orcheo_storage.errors import (
     AlertNotFoundError,
     CredentialNotFoundError,
@@ -20,7 +21,7 @@ from orcheo_storage.models.vault import (
     StoredCredential,
 )
 
-from orcheo_storage_sqlite.codec import TableMap, jdump, jdump_opt, jload
+from orcheo_storage_sqlite.codec import TableMap, jdump, jdump_opt, jload, ts
 from orcheo_storage_sqlite.engine import Database
 from orcheo_storage_sqlite.tables import ALERTS, TEMPLATES
 
@@ -225,3 +226,30 @@ class SqliteVaultRecordStore:
         if not include_acknowledged:
             tail = f"WHERE acknowledged = 0 {tail}"
         return await self._db.read(lambda conn: ALERTS.fetch_all(conn, tail))
+
+    # --- key checks ----------------------------------------------------------------------------
+
+    async def get_key_check(self, key_id: str) -> EncryptedSecret | None:
+        def job(conn: sqlite3.Connection) -> EncryptedSecret | None:
+            row = conn.execute(_GET_KEY_CHECK, (key_id,)).fetchone()
+            return None if row is None else _key_check(key_id, row)
+
+        return await self._db.read(job)
+
+    async def add_key_check(self, key_id: str, check: EncryptedSecret) -> EncryptedSecret:
+        def job(conn: sqlite3.Connection) -> EncryptedSecret:
+            conn.execute(_ADD_KEY_CHECK, (key_id, check.algorithm, check.ciphertext, ts(utcnow())))
+            return _key_check(key_id, conn.execute(_GET_KEY_CHECK, (key_id,)).fetchone())
+
+        return await self._db.write(job)
+
+
+_GET_KEY_CHECK = "SELECT algorithm, ciphertext FROM vault_key_checks WHERE key_id = ?"
+_ADD_KEY_CHECK = (
+    "INSERT INTO vault_key_checks (key_id, algorithm, ciphertext, created_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (key_id) DO NOTHING"
+)
+
+
+def _key_check(key_id: str, row: Any) -> EncryptedSecret:
+    return EncryptedSecret(algorithm=row[0], key_id=key_id, ciphertext=row[1])

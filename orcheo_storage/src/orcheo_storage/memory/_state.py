@@ -28,7 +28,12 @@ from orcheo_storage.models.listeners import ListenerCursor, ListenerSubscription
 from orcheo_storage.models.remediations import RemediationCandidate
 from orcheo_storage.models.tokens import ServiceToken, TokenAuditEvent
 from orcheo_storage.models.triggers import CronConfig, RetryPolicy
-from orcheo_storage.models.vault import CredentialTemplate, GovernanceAlert, StoredCredential
+from orcheo_storage.models.vault import (
+    CredentialTemplate,
+    EncryptedSecret,
+    GovernanceAlert,
+    StoredCredential,
+)
 from orcheo_storage.models.workflows import Workflow, WorkflowRun, WorkflowVersion
 
 if TYPE_CHECKING:
@@ -143,6 +148,7 @@ class MemoryState:
     credentials: dict[UUID, StoredCredential] = field(default_factory=dict)
     templates: dict[UUID, CredentialTemplate] = field(default_factory=dict)
     alerts: dict[UUID, GovernanceAlert] = field(default_factory=dict)
+    key_checks: dict[str, EncryptedSecret] = field(default_factory=dict)
     # chatkit
     threads: dict[str, ThreadRow] = field(default_factory=dict)
     items: dict[str, ItemRow] = field(default_factory=dict)

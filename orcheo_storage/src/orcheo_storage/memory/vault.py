@@ -12,7 +12,12 @@ from orcheo_storage.errors import (
     TemplateNotFoundError,
 )
 from orcheo_storage.memory._state import MemoryState, copy, copy_in, sort_key_id
-from orcheo_storage.models.vault import CredentialTemplate, GovernanceAlert, StoredCredential
+from orcheo_storage.models.vault import (
+    CredentialTemplate,
+    EncryptedSecret,
+    GovernanceAlert,
+    StoredCredential,
+)
 
 
 class MemoryVaultRecordStore:
@@ -138,3 +143,13 @@ class MemoryVaultRecordStore:
         ]
         alerts.sort(key=lambda a: sort_key_id(a.created_at, a.id), reverse=True)
         return [copy(a) for a in alerts]
+
+    # --- key checks ----------------------------------------------------------------------------
+
+    async def get_key_check(self, key_id: str) -> EncryptedSecret | None:
+        check = self._state.key_checks.get(key_id)
+        return None if check is None else copy(check)
+
+    async def add_key_check(self, key_id: str, check: EncryptedSecret) -> EncryptedSecret:
+        stored = self._state.key_checks.setdefault(key_id, copy_in(check))
+        return copy(stored)

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
-from orcheo_storage.models.vault import CredentialTemplate, GovernanceAlert, StoredCredential
+from orcheo_storage.models.vault import (
+    CredentialTemplate,
+    EncryptedSecret,
+    GovernanceAlert,
+    StoredCredential,
+)
 
 
 @runtime_checkable
@@ -53,4 +58,15 @@ class VaultRecordStore(Protocol):
 
     async def list_alerts(self, *, include_acknowledged: bool = False) -> list[GovernanceAlert]:
         """Newest first."""
+        ...
+
+    async def get_key_check(self, key_id: str) -> EncryptedSecret | None:
+        """The key check stored for ``key_id`` (:mod:`orcheo_storage.keycheck`), if any."""
+        ...
+
+    async def add_key_check(self, key_id: str, check: EncryptedSecret) -> EncryptedSecret:
+        """Store ``check`` for ``key_id`` unless one is stored already; return the stored one.
+
+        Atomic across processes: when several add one at once, all get the first.
+        """
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -168,3 +169,28 @@ class PostgresVaultRecordStore:
     async def list_alerts(self, *, include_acknowledged: bool = False) -> list[GovernanceAlert]:
         rows = await self._db.all(_LIST_ALERTS if include_acknowledged else _LIST_OPEN_ALERTS)
         return [ALERTS.load(r) for r in rows]
+
+    # --- key checks ----------------------------------------------------------------------------
+
+    async def get_key_check(self, key_id: str) -> EncryptedSecret | None:
+        row = await self._db.one(_GET_KEY_CHECK, (key_id,))
+        return None if row is None else _key_check(key_id, row)
+
+    async def add_key_check(self, key_id: str, check: EncryptedSecret) -> EncryptedSecret:
+        # Two statements: the losing insert waits for the winner's commit, then a fresh
+        # snapshot reads the winner's row.
+        await self._db.run(_ADD_KEY_CHECK, (key_id, check.algorithm, check.ciphertext))
+        row = await self._db.one(_GET_KEY_CHECK, (key_id,))
+        assert row is not None
+        return _key_check(key_id, row)
+
+
+_GET_KEY_CHECK = "SELECT algorithm, ciphertext FROM vault_key_checks WHERE key_id = %s"
+_ADD_KEY_CHECK = (
+    "INSERT INTO vault_key_checks (key_id, algorithm, ciphertext) VALUES (%s, %s, %s) "
+    "ON CONFLICT (key_id) DO NOTHING"
+)
+
+
+def _key_check(key_id: str, row: Mapping[str, Any]) -> EncryptedSecret:
+    return EncryptedSecret(algorithm=row["algorithm"], key_id=key_id, ciphertext=row["ciphertext"])
