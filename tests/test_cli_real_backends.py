@@ -95,6 +95,10 @@ def test_doctor_and_demo_on_postgres_never_show_the_password(
     # the test server trusts local connections, so a canary password still connects
     monkeypatch.setenv("ORCHEO_POSTGRES_DSN", _with_password(PG_DSN, CANARY))
     monkeypatch.setenv("ORCHEO_POSTGRES_SCHEMA", pg_schema)
+    without_key = run("demo", "--backend", "postgres", "--json")  # a shared server needs one
+    assert without_key.exit_code == 2
+    assert "ORCHEO_VAULT_ENCRYPTION_KEY is required" in without_key.stderr
+    monkeypatch.setenv("ORCHEO_VAULT_ENCRYPTION_KEY", "cli-test-vault-key")
     demo = run("demo", "--backend", "postgres", "--json")
     assert demo.exit_code == 0, demo.stdout
     steps = json.loads(demo.stdout)["steps"]

@@ -179,18 +179,19 @@ def test_webhook_normalisation() -> None:
 def test_webhook_secrets_are_sealed_not_stored_in_clear() -> None:
     cipher = VaultCipher.from_passphrase("k")
     config = normalise_webhook({"shared_secret": "s3cret-1", "hmac_secret": "s3cret-2"})
-    sealed = seal_webhook(config, cipher)
+    workflow_id = uuid.uuid4()
+    sealed = seal_webhook(config, cipher, workflow_id)
     assert "s3cret" not in str(sealed)
     envelope = sealed["shared_secret"]
     assert isinstance(envelope, dict)
     assert envelope["key_id"] == "primary"
-    opened = open_webhook(sealed, cipher)
+    opened = open_webhook(sealed, cipher, workflow_id).config
     assert opened.shared_secret == SecretStr("s3cret-1")
     assert opened.hmac_secret is not None
     assert opened.hmac_secret.get_secret_value() == "s3cret-2"
     with pytest.raises(DecryptionError):
-        open_webhook(sealed, VaultCipher.from_passphrase("other"))
-    assert seal_webhook(WebhookConfig(), cipher)["shared_secret"] is None
+        open_webhook(sealed, VaultCipher.from_passphrase("other"), workflow_id)
+    assert seal_webhook(WebhookConfig(), cipher, workflow_id)["shared_secret"] is None
 
 
 def test_cron_and_retry_normalisation() -> None:

@@ -6,9 +6,11 @@ by several hosts, where each host would silently make a key of its own. So:
 
 * ``ORCHEO_VAULT_ENCRYPTION_KEY`` set: that key;
 * both on ``memory``: an ephemeral random key (the data dies with the process anyway);
-* otherwise on ``sqlite``/``memory`` only: the key in ``<vault path>.key`` (created 0600,
-  atomically, on first use);
-* anything else (a server such as PostgreSQL): refused, the key must be set explicitly.
+* either on a server several hosts share (:data:`SHARED_SERVER_BACKENDS`): refused, the key
+  must be set explicitly;
+* otherwise: the key in ``<vault path>.key`` (created 0600, atomically, on first use). A
+  third-party backend on a shared server should be used with an explicit key too: the host
+  cannot tell that its data leaves this machine.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from orcheo_storage.crypto import VaultCipher, derive_key, load_or_create_key_fi
 from orcheo_storage.errors import ConfigurationError
 from orcheo_storage.settings import StorageSettings
 
-LOCAL_BACKENDS = frozenset({"sqlite", "memory"})
-"""Backends whose data stays on this host: a key file beside the vault is enough for them."""
+SHARED_SERVER_BACKENDS = frozenset({"postgres"})
+"""Backends whose data lives on a server several hosts share: they need an explicit key."""
 
 
 def cipher_for(settings: StorageSettings) -> VaultCipher:
@@ -35,13 +37,13 @@ def cipher_for(settings: StorageSettings) -> VaultCipher:
         secret = settings.vault_encryption_key.get_secret_value()
     elif holders == {"memory"}:
         return VaultCipher({settings.vault_key_id: os.urandom(32)}, settings.vault_key_id)
-    elif holders <= LOCAL_BACKENDS:
-        secret = load_or_create_key_file(settings.vault_local_path.expanduser().with_suffix(".key"))
-    else:
-        shared = ", ".join(sorted(holders - LOCAL_BACKENDS))
+    elif holders & SHARED_SERVER_BACKENDS:
+        shared = ", ".join(sorted(holders & SHARED_SERVER_BACKENDS))
         raise ConfigurationError(
             "ORCHEO_VAULT_ENCRYPTION_KEY is required when the vault or the repository "
             f"(webhook secrets) is on a shared backend ({shared}): a key file would give each "
             "host a key of its own"
         )
+    else:
+        secret = load_or_create_key_file(settings.vault_local_path.expanduser().with_suffix(".key"))
     return VaultCipher({settings.vault_key_id: derive_key(secret)}, settings.vault_key_id)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
+from orcheo_storage.boundary import guarded
 from orcheo_storage.crypto import VaultCipher
 from orcheo_storage.errors import ConfigurationError, UnsupportedError
 from orcheo_storage.keycheck import verify_vault_key
@@ -42,6 +43,7 @@ class Storage:
         self._selected = settings.selected_backends()
         self._vault: CredentialVault | None = None
         self._cipher: VaultCipher | None = None
+        self._wrappers: dict[Subsystem, Any] = {}
 
     def __repr__(self) -> str:
         return f"Storage(backends={self.backend_names()!r})"
@@ -66,39 +68,70 @@ class Storage:
     def sessions(self) -> dict[str, BackendSession]:
         return dict(self._sessions)
 
+    def _guarded(self, subsystem: Subsystem, contract: type, make: Callable[[], Any]) -> Any:
+        """The store of ``subsystem`` behind the core boundary (:mod:`orcheo_storage.boundary`)."""
+        wrapper = self._wrappers.get(subsystem)
+        if wrapper is None:
+            store = make()
+            bases = _chatkit_bases(store) if subsystem is Subsystem.CHATKIT else ()
+            wrapper = self._wrappers[subsystem] = guarded(store, contract, bases=bases)
+        return wrapper
+
     @property
     def workflows(self) -> WorkflowRepository:
-        return self.session_for(Subsystem.WORKFLOWS).workflows()
+        session = self.session_for(Subsystem.WORKFLOWS)
+        repo: WorkflowRepository = self._guarded(
+            Subsystem.WORKFLOWS, WorkflowRepository, session.workflows
+        )
+        return repo
 
     @property
     def triggers(self) -> TriggerStore:
-        return self.session_for(Subsystem.TRIGGERS).triggers()
+        session = self.session_for(Subsystem.TRIGGERS)
+        store: TriggerStore = self._guarded(Subsystem.TRIGGERS, TriggerStore, session.triggers)
+        return store
 
     @property
     def listeners(self) -> ListenerStore:
-        return self.session_for(Subsystem.LISTENERS).listeners()
+        session = self.session_for(Subsystem.LISTENERS)
+        store: ListenerStore = self._guarded(Subsystem.LISTENERS, ListenerStore, session.listeners)
+        return store
 
     @property
     def remediations(self) -> RemediationStore:
-        return self.session_for(Subsystem.REMEDIATIONS).remediations()
+        session = self.session_for(Subsystem.REMEDIATIONS)
+        store: RemediationStore = self._guarded(
+            Subsystem.REMEDIATIONS, RemediationStore, session.remediations
+        )
+        return store
 
     @property
     def history(self) -> HistoryStore:
-        return self.session_for(Subsystem.HISTORY).history()
+        session = self.session_for(Subsystem.HISTORY)
+        store: HistoryStore = self._guarded(Subsystem.HISTORY, HistoryStore, session.history)
+        return store
 
     @property
     def service_tokens(self) -> ServiceTokenStore:
-        return self.session_for(Subsystem.SERVICE_TOKENS).service_tokens()
+        session = self.session_for(Subsystem.SERVICE_TOKENS)
+        store: ServiceTokenStore = self._guarded(
+            Subsystem.SERVICE_TOKENS, ServiceTokenStore, session.service_tokens
+        )
+        return store
 
     @property
     def agentensor(self) -> AgentensorStore:
-        return self.session_for(Subsystem.AGENTENSOR).agentensor()
+        session = self.session_for(Subsystem.AGENTENSOR)
+        store: AgentensorStore = self._guarded(
+            Subsystem.AGENTENSOR, AgentensorStore, session.agentensor
+        )
+        return store
 
     @property
     def vault(self) -> CredentialVault:
         if self._vault is None:
             records = self.session_for(Subsystem.VAULT).vault_records()
-            self._vault = CredentialVault(records, self._vault_cipher())
+            self._vault = guarded(CredentialVault(records, self._vault_cipher()), CredentialVault)
         return self._vault
 
     def _vault_cipher(self) -> VaultCipher:
@@ -123,7 +156,9 @@ class Storage:
 
     @property
     def chatkit(self) -> ChatStore:
-        return self.session_for(Subsystem.CHATKIT).chatkit()
+        session = self.session_for(Subsystem.CHATKIT)
+        store: ChatStore = self._guarded(Subsystem.CHATKIT, ChatStore, session.chatkit)
+        return store
 
     def langgraph_checkpointer(self) -> AbstractAsyncContextManager[Any]:
         """LangGraph's own checkpointer on the configured checkpoint backend."""
@@ -164,6 +199,15 @@ async def open_storage(
                 errors.append(exc)
         if errors:
             raise errors[0]
+
+
+def _chatkit_bases(store: Any) -> tuple[type, ...]:
+    """``chatkit.store.Store`` when the store is one, so the wrapped store still is."""
+    try:
+        from chatkit.store import Store
+    except ImportError:  # pragma: no cover - the chatkit extra is not installed
+        return ()
+    return (Store,) if isinstance(store, Store) else ()
 
 
 def _factory(subsystem: Subsystem, attribute: str) -> Any:

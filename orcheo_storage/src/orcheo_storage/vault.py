@@ -20,6 +20,7 @@ from orcheo_storage.errors import (
     CredentialNotFoundError,
     SecretUnchangedError,
     TemplateNotFoundError,
+    ValidationError,
 )
 from orcheo_storage.jsoncodec import check_text
 from orcheo_storage.models.common import build
@@ -36,6 +37,7 @@ from orcheo_storage.models.vault import (
     StoredCredential,
 )
 from orcheo_storage.protocols.vault import VaultRecordStore
+from orcheo_storage.rules.states import parse_state
 from orcheo_storage.rules.workflows import audit
 
 
@@ -191,7 +193,7 @@ class CredentialVault:
     ) -> Credential:
         record = await self._records.get_credential(credential_id)
         now = utcnow()
-        target = HealthStatus(status)
+        target = parse_state(HealthStatus, status, entity="credential health", field="status")
         event = audit(
             actor, "credential_health_changed", now, {"status": target.value, "reason": reason}
         )
@@ -356,9 +358,18 @@ class CredentialVault:
         if not tokens or tokens.get("expires_at") is None:
             return None
         value = tokens["expires_at"]
-        return optional_utc(
-            datetime.fromisoformat(value) if isinstance(value, str) else value, "expires_at"
-        )
+        field = "oauth_tokens.expires_at"
+        try:
+            parsed = (
+                datetime.fromisoformat(check_text(value, field))
+                if isinstance(value, str)
+                else value
+            )
+            return optional_utc(parsed, field)
+        except (ValueError, OverflowError) as exc:
+            if isinstance(exc, ValidationError):
+                raise
+        raise ValidationError("must be an ISO 8601 date and time", field=field)
 
 
 def associated_data(credential_id: uuid.UUID, purpose: str) -> bytes:

@@ -22,6 +22,7 @@ from orcheo_storage_sqlite.tables import CRON, RETRY
 _UPSERT_WEBHOOK = """INSERT INTO webhook_triggers (workflow_id, config, updated_at) VALUES (?, ?, ?)
 ON CONFLICT (workflow_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at"""
 _GET_WEBHOOK = "SELECT config FROM webhook_triggers WHERE workflow_id = ?"
+_RESEAL_WEBHOOK = "UPDATE webhook_triggers SET config = ? WHERE workflow_id = ? AND config = ?"
 _UPSERT_CRON = """INSERT OR REPLACE INTO cron_triggers
 (workflow_id, expression, timezone, allow_overlapping, start_at, end_at) VALUES (?, ?, ?, ?, ?, ?)"""
 _UPSERT_RETRY = """INSERT OR REPLACE INTO retry_policies (workflow_id, max_attempts,
@@ -48,7 +49,7 @@ class SqliteTriggerStore:
         self, workflow_id: UUID, config: WebhookConfig | dict[str, Any]
     ) -> WebhookConfig:
         normalised = trigger_rules.normalise_webhook(config)
-        sealed = trigger_rules.seal_webhook(normalised, self._cipher)
+        sealed = trigger_rules.seal_webhook(normalised, self._cipher, workflow_id)
         text = dumps(sealed)
 
         def job(conn: sqlite3.Connection) -> None:
@@ -56,7 +57,7 @@ class SqliteTriggerStore:
             conn.execute(_UPSERT_WEBHOOK, (str(workflow_id), text, ts(utcnow())))
 
         await self._db.write(job)
-        return trigger_rules.open_webhook(sealed, self._cipher)
+        return trigger_rules.open_webhook(sealed, self._cipher, workflow_id).config
 
     async def get_webhook_config(self, workflow_id: UUID) -> WebhookConfig:
         row = await self._db.read(
@@ -64,7 +65,11 @@ class SqliteTriggerStore:
         )
         if row is None:
             return WebhookConfig()
-        return trigger_rules.open_webhook(jload(row[0]), self._cipher)
+        opened = trigger_rules.open_webhook(jload(row[0]), self._cipher, workflow_id)
+        if opened.resealed is not None:  # bound from now on, unless it changed meanwhile
+            params = (dumps(opened.resealed), str(workflow_id), row[0])
+            await self._db.write(lambda conn: conn.execute(_RESEAL_WEBHOOK, params).rowcount)
+        return opened.config
 
     async def set_cron_config(
         self, workflow_id: UUID, config: CronConfig | dict[str, Any]

@@ -29,15 +29,18 @@ class MemoryTriggerStore:
     ) -> WebhookConfig:
         normalised = trigger_rules.normalise_webhook(config)
         require_workflow(self._state, workflow_id)
-        sealed = trigger_rules.seal_webhook(normalised, self._state.cipher)
+        sealed = trigger_rules.seal_webhook(normalised, self._state.cipher, workflow_id)
         self._state.webhooks[workflow_id] = sealed
-        return trigger_rules.open_webhook(sealed, self._state.cipher)
+        return trigger_rules.open_webhook(sealed, self._state.cipher, workflow_id).config
 
     async def get_webhook_config(self, workflow_id: UUID) -> WebhookConfig:
         sealed = self._state.webhooks.get(workflow_id)
         if sealed is None:
             return WebhookConfig()
-        return trigger_rules.open_webhook(sealed, self._state.cipher)
+        opened = trigger_rules.open_webhook(sealed, self._state.cipher, workflow_id)
+        if opened.resealed is not None and self._state.webhooks.get(workflow_id) is sealed:
+            self._state.webhooks[workflow_id] = opened.resealed  # bound from now on
+        return opened.config
 
     async def set_cron_config(
         self, workflow_id: UUID, config: CronConfig | dict[str, Any]

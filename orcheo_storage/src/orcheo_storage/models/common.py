@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import pydantic
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
 from orcheo_storage.clock import ensure_utc
 from orcheo_storage.errors import ValidationError
@@ -14,13 +14,21 @@ from orcheo_storage.jsoncodec import check_text, normalise_json, normalise_objec
 
 
 class StorageModel(BaseModel):
-    """Base of every stored model: immutable, no unknown fields."""
+    """Base of every stored model: immutable, no unknown fields, finite numbers only (one
+    rule for NaN and infinities, whatever the backend could store)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False
+    )
 
 
 def _text(value: str) -> str:
     return check_text(value)
+
+
+def _secret_text(value: SecretStr) -> SecretStr:
+    check_text(value.get_secret_value())
+    return value
 
 
 def _json_object(value: Any) -> dict[str, Any]:
@@ -37,6 +45,9 @@ def _utc(value: datetime) -> datetime:
 
 Text = Annotated[str, AfterValidator(_text)]
 """A string with no NUL characters and no lone surrogates."""
+
+SecretText = Annotated[SecretStr, AfterValidator(_secret_text)]
+"""A secret string held as :class:`~pydantic.SecretStr`, with the rules of :data:`Text`."""
 
 JsonDict = Annotated[dict[str, Any], BeforeValidator(_json_object)]
 """A validated, canonical JSON object (see :mod:`orcheo_storage.jsoncodec`)."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
-from orcheo_storage.models.common import StorageModel, Text, UtcDatetime
+from orcheo_storage.models.common import SecretText, StorageModel, Text, UtcDatetime
 
 
 class WebhookConfig(StorageModel):
@@ -14,9 +14,9 @@ class WebhookConfig(StorageModel):
     required_headers: dict[Text, Text] = Field(default_factory=dict)
     required_query_params: dict[Text, Text] = Field(default_factory=dict)
     shared_secret_header: Text | None = None
-    shared_secret: SecretStr | None = None
+    shared_secret: SecretText | None = None
     hmac_header: Text | None = None
-    hmac_secret: SecretStr | None = None
+    hmac_secret: SecretText | None = None
     hmac_algorithm: Text = "sha256"
     hmac_tolerance_seconds: int = Field(default=300, ge=0)
     rate_limit_per_minute: int | None = Field(default=None, ge=1)

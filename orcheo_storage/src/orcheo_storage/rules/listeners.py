@@ -13,6 +13,7 @@ from orcheo_storage.models.listeners import (
     ListenerSubscription,
     ListenerSubscriptionSpec,
 )
+from orcheo_storage.rules.states import parse_state
 from orcheo_storage.rules.workflows import audit
 
 
@@ -104,7 +105,7 @@ def set_status(
     last_error: str | None = None,
 ) -> ListenerSubscription:
     """Change status; always clears the lease."""
-    target = ListenerStatus(status)
+    target = parse_state(ListenerStatus, status, entity="subscription", field="status")
     event = audit(
         actor, "subscription_status_changed", now, {"from": sub.status.value, "to": target.value}
     )

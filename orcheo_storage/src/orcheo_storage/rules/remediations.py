@@ -9,6 +9,7 @@ from typing import Any
 from orcheo_storage.errors import InvalidTransitionError
 from orcheo_storage.models.common import build
 from orcheo_storage.models.remediations import RemediationCandidate, RemediationStatus
+from orcheo_storage.rules.states import parse_state
 
 REMEDIATION_TRANSITIONS: dict[RemediationStatus, frozenset[RemediationStatus]] = {
     RemediationStatus.PENDING: frozenset({RemediationStatus.CLAIMED, RemediationStatus.DISMISSED}),
@@ -91,7 +92,7 @@ def transition(
     Raises:
         InvalidTransitionError: the state machine forbids it.
     """
-    status = RemediationStatus(target)
+    status = parse_state(RemediationStatus, target, entity="remediation", field="target")
     _check(candidate, status)
     update: dict[str, Any] = {"status": status, "updated_at": now}
     if status is RemediationStatus.PENDING:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from pydantic import SecretStr
 
 from orcheo_storage.crypto import VaultCipher
+from orcheo_storage.errors import DecryptionError
 from orcheo_storage.jsoncodec import JsonObject
 from orcheo_storage.models.common import build
 from orcheo_storage.models.triggers import CronConfig, RetryPolicy, WebhookConfig
@@ -34,29 +37,68 @@ def normalise_webhook(config: WebhookConfig | dict[str, Any]) -> WebhookConfig:
     return build(WebhookConfig, **raw)
 
 
-def seal_webhook(config: WebhookConfig, cipher: VaultCipher) -> JsonObject:
-    """The stored form: plain fields as JSON, secret fields as encryption envelopes."""
+def webhook_ad(workflow_id: UUID | str, field: str) -> bytes:
+    """What binds a webhook secret's envelope to its workflow and field (AEAD associated data),
+    so a sealed config copied to another workflow, or an envelope moved to the other secret
+    field, fails to decrypt instead of handing out someone else's secret."""
+    return f"orcheo-webhook:{UUID(str(workflow_id))}:{field}".encode()
+
+
+def seal_webhook(config: WebhookConfig, cipher: VaultCipher, workflow_id: UUID | str) -> JsonObject:
+    """The stored form: plain fields as JSON, secret fields as envelopes bound to
+    ``workflow_id`` and the field."""
     doc: dict[str, Any] = config.model_dump(mode="json", exclude=set(SECRET_FIELDS))
     for field in SECRET_FIELDS:
         secret: SecretStr | None = getattr(config, field)
         doc[field] = (
-            None if secret is None else cipher.encrypt(secret.get_secret_value()).model_dump()
+            None
+            if secret is None
+            else cipher.encrypt(
+                secret.get_secret_value(), associated_data=webhook_ad(workflow_id, field)
+            ).model_dump()
         )
     return doc
 
 
-def open_webhook(doc: dict[str, Any], cipher: VaultCipher) -> WebhookConfig:
+@dataclass(frozen=True)
+class OpenedWebhook:
+    """A stored webhook config opened: the config, and ``resealed``, the document to store
+    instead when it held envelopes from before envelopes were bound (``None`` otherwise)."""
+
+    config: WebhookConfig
+    resealed: JsonObject | None
+
+
+def open_webhook(
+    doc: dict[str, Any], cipher: VaultCipher, workflow_id: UUID | str
+) -> OpenedWebhook:
     """Inverse of :func:`seal_webhook`.
 
+    An envelope sealed before envelopes were bound to their workflow and field (no
+    associated data) is still read, once: the result carries the document re-sealed, which
+    the store writes back (only if the stored document is still ``doc``).
+
     Raises:
-        DecryptionError: a secret does not decrypt with the configured keys.
+        DecryptionError: a secret does not decrypt with the configured keys, or its envelope
+            belongs to another workflow or field.
     """
     data = dict(doc)
+    unbound = False
     for field in SECRET_FIELDS:
-        envelope = data.get(field)
-        if envelope is not None:
-            data[field] = cipher.decrypt(EncryptedSecret.model_validate(envelope))
-    return build(WebhookConfig, **data)
+        raw = data.get(field)
+        if raw is None:
+            continue
+        envelope = EncryptedSecret.model_validate(raw)
+        try:
+            data[field] = cipher.decrypt(envelope, associated_data=webhook_ad(workflow_id, field))
+        except DecryptionError as bound_error:
+            try:
+                data[field] = cipher.decrypt(envelope)  # sealed before envelopes were bound
+            except DecryptionError:
+                raise bound_error from None
+            unbound = True
+    config = build(WebhookConfig, **data)
+    return OpenedWebhook(config, seal_webhook(config, cipher, workflow_id) if unbound else None)
 
 
 def normalise_cron(config: CronConfig | dict[str, Any]) -> CronConfig:

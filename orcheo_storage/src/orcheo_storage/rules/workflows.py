@@ -12,6 +12,7 @@ from orcheo_storage.jsoncodec import JsonValue, check_text
 from orcheo_storage.models.common import AuditEvent, build
 from orcheo_storage.models.workflows import ChatConfig, DraftAccess, Publication, Workflow
 from orcheo_storage.rules.handles import make_slug, normalise_handle
+from orcheo_storage.rules.states import parse_state
 
 
 def normalise_tags(tags: list[str] | None) -> list[str]:
@@ -123,7 +124,9 @@ def apply_changes(
     if changes.tags is not None:
         proposed["tags"] = normalise_tags(changes.tags)
     if changes.draft_access is not None:
-        proposed["draft_access"] = DraftAccess(changes.draft_access)
+        proposed["draft_access"] = parse_state(
+            DraftAccess, changes.draft_access, entity="draft access", field="draft_access"
+        )
     if changes.chat is not None:
         proposed["chat"] = (
             build(ChatConfig, **changes.chat) if isinstance(changes.chat, dict) else changes.chat

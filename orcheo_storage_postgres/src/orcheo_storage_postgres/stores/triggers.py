@@ -25,6 +25,7 @@ _UPSERT = {
     )
 }
 _GET_WEBHOOK = "SELECT config FROM webhook_triggers WHERE workflow_id = %s"
+_RESEAL_WEBHOOK = "UPDATE webhook_triggers SET config = %s WHERE workflow_id = %s AND config = %s"
 _GET_CRON = "SELECT config FROM cron_triggers WHERE workflow_id = %s"
 _LIST_CRON = "SELECT workflow_id, config FROM cron_triggers ORDER BY workflow_id"
 _DELETE_CRON = "DELETE FROM cron_triggers WHERE workflow_id = %s"
@@ -65,14 +66,20 @@ class PostgresTriggerStore:
         self, workflow_id: UUID, config: WebhookConfig | dict[str, Any]
     ) -> WebhookConfig:
         clean = rules.normalise_webhook(config)
-        await self._upsert("webhook_triggers", workflow_id, rules.seal_webhook(clean, self._cipher))
+        sealed = rules.seal_webhook(clean, self._cipher, workflow_id)
+        await self._upsert("webhook_triggers", workflow_id, sealed)
         return clean
 
     async def get_webhook_config(self, workflow_id: UUID) -> WebhookConfig:
         row = await self._db.one(_GET_WEBHOOK, (workflow_id,))
         if row is None:
             return rules.normalise_webhook({})
-        return rules.open_webhook(row["config"], self._cipher)
+        opened = rules.open_webhook(row["config"], self._cipher, workflow_id)
+        if opened.resealed is not None:  # bound from now on, unless it changed meanwhile
+            await self._db.run(
+                _RESEAL_WEBHOOK, (jsonb(opened.resealed), workflow_id, jsonb(row["config"]))
+            )
+        return opened.config
 
     async def set_cron_config(
         self, workflow_id: UUID, config: CronConfig | dict[str, Any]

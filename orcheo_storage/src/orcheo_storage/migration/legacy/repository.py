@@ -86,7 +86,7 @@ def webhook(row: dict[str, Any], ctx: MapContext) -> JsonObject:
     # Today's secrets are plain text in this JSON; they are sealed under the vault key.
     config = as_object(row["config"], "webhook_triggers.config")
     try:
-        sealed = seal_webhook(normalise_webhook(config), ctx.target_cipher)
+        sealed = seal_webhook(normalise_webhook(config), ctx.target_cipher, row["workflow_id"])
     except ValueError as exc:
         raise LegacyRowError(f"webhook_triggers.config: {exc}") from None
     return {"workflow_id": row["workflow_id"], "config": sealed}
