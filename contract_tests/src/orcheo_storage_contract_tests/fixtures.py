@@ -6,18 +6,20 @@ Registered by the plugin only when a backend is selected.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from orcheo_storage.errors import PluginError
 from orcheo_storage.plugins.registry import BackendRegistry
 from orcheo_storage.protocols.backend import BackendManifest, StorageBackend
-from orcheo_storage.settings import StorageSettings
+from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings
 from orcheo_storage.storage import Storage, open_storage
 
-from orcheo_storage_contract_tests.plugin import ContractRun, contract_run
+from orcheo_storage_contract_tests.plugin import COMPARE_ENV, ContractRun, contract_run
 
 
 def _run(config: pytest.Config) -> ContractRun:
@@ -89,6 +91,60 @@ def provision_storage(
         workdir.mkdir()
         async with (
             orcheo_backend.provision(orcheo_base_settings, workdir) as settings,
+            open_storage(settings, registry=orcheo_registry) as opened,
+        ):
+            yield opened
+
+    return provision
+
+
+# --- the comparison backend (differential tests) ----------------------------------------------
+
+
+@pytest.fixture
+def compare_backend_name(pytestconfig: pytest.Config) -> str:
+    """The second backend of the differential tests (``--orcheo-compare-backend``)."""
+    name = pytestconfig.getoption("orcheo_compare_backend", default=None) or os.environ.get(
+        COMPARE_ENV, "memory"
+    )
+    return str(name).strip().lower()
+
+
+def _compare_backend(registry: BackendRegistry, name: str) -> StorageBackend:
+    try:
+        return registry.get(name)
+    except PluginError as exc:
+        raise pytest.UsageError(f"--orcheo-compare-backend: {exc}") from exc
+
+
+@pytest.fixture
+def compare_manifest(
+    compare_backend_name: str, orcheo_registry: BackendRegistry
+) -> BackendManifest:
+    """The comparison backend's manifest."""
+    return _compare_backend(orcheo_registry, compare_backend_name).manifest
+
+
+@pytest.fixture
+def provision_compare(
+    compare_backend_name: str,
+    orcheo_registry: BackendRegistry,
+    orcheo_base_settings: StorageSettings,
+    tmp_path: Path,
+) -> Callable[[], AbstractAsyncContextManager[Storage]]:
+    """Like ``provision_storage`` but on the comparison backend."""
+    backend = _compare_backend(orcheo_registry, compare_backend_name)
+    base = orcheo_base_settings.model_copy(
+        update=dict.fromkeys(BACKEND_SETTINGS, compare_backend_name)
+    )
+    counter = itertools.count()
+
+    @asynccontextmanager
+    async def provision() -> AsyncIterator[Storage]:
+        workdir = tmp_path / f"compare-{next(counter)}"
+        workdir.mkdir()
+        async with (
+            backend.provision(base, workdir) as settings,
             open_storage(settings, registry=orcheo_registry) as opened,
         ):
             yield opened

@@ -16,6 +16,8 @@ included), and raises :class:`~orcheo_storage.errors.ValidationError` naming the
 * ``UUID``: a UUID, or a string spelling one (passed on as a UUID);
 * an enum (``Status | str``): a member or a member's value;
 * ``list[...]``: a list or tuple of checked items;
+* a stored model given whole (``ServiceToken``): validated again (it may have been built
+  with ``model_construct``); a request dataclass (``WorkflowChanges``): each field checked;
 * ``Annotated[..., JSON]``: a JSON document (the core codec's rules: finite numbers, text
   keys, no NUL or surrogates), for documents that reach a query as they are (filters);
 * anything else (models, payloads): left to the core models that every backend builds.
@@ -41,6 +43,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from orcheo_storage.clock import ensure_utc
 from orcheo_storage.errors import ValidationError
 from orcheo_storage.jsoncodec import check_text, normalise_json
+from orcheo_storage.models.common import StorageModel, build
 
 T = TypeVar("T")
 Check = Callable[[Any, str], Any]
@@ -189,7 +192,24 @@ def check_for(annotation: Any) -> Check | None:
         return _enum((annotation,))
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         return _dataclass(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, StorageModel):
+        return _model(annotation)
     return _SIMPLE.get(annotation)
+
+
+def _model(kind: type[StorageModel]) -> Check:
+    """A stored model given whole (a token, an audit event): validated again, since a caller
+    can build one without validation (``model_construct``, ``model_copy(update=...)``)."""
+
+    def model(value: Any, name: str) -> Any:
+        if not isinstance(value, kind):
+            raise ValidationError(f"must be a {kind.__name__}", field=name)
+        try:
+            return build(kind, **value.model_dump())
+        except (TypeError, AttributeError):  # fields missing from a model_construct
+            raise ValidationError(f"is not a valid {kind.__name__}", field=name) from None
+
+    return model
 
 
 def _dataclass(kind: type) -> Check:
@@ -218,7 +238,7 @@ class _Plan:
     """The checks of one method's parameters, by position and by keyword."""
 
     def __init__(self, function: Callable[..., Any]) -> None:
-        hints = _hints(function)
+        hints = resolved_hints(function)
         parameters = [
             p for p in inspect.signature(function).parameters.values() if p.name != "self"
         ]
@@ -247,7 +267,7 @@ class _Plan:
         return args, kwargs
 
 
-def _hints(function: Callable[..., Any]) -> dict[str, Any]:
+def resolved_hints(function: Callable[..., Any]) -> dict[str, Any]:
     """Annotations resolved one by one: those naming optional packages (imported for type
     checking only) are left unchecked instead of failing the whole method."""
     namespace = vars(sys.modules[function.__module__])

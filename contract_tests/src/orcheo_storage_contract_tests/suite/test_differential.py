@@ -10,25 +10,19 @@ Errors are compared by type and (normalised) message; conflicts by type only.
 from __future__ import annotations
 
 import itertools
-import os
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, note
 from hypothesis import strategies as st
-from orcheo_storage.errors import ConflictError, PluginError, StorageError
+from orcheo_storage.errors import ConflictError, StorageError
 from orcheo_storage.models.chat import ChatContext
 from orcheo_storage.models.common import build
 from orcheo_storage.models.tokens import ServiceToken
-from orcheo_storage.plugins.registry import BackendRegistry
 from orcheo_storage.rules.tokens import hash_secret
-from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings
-from orcheo_storage.storage import Storage, open_storage
+from orcheo_storage.storage import Storage
 from pydantic import BaseModel
 
 from orcheo_storage_contract_tests._runner import ProvisionStorage, run
@@ -37,7 +31,6 @@ from orcheo_storage_contract_tests._support2 import (
     chat_thread,
     user_message,
 )
-from orcheo_storage_contract_tests.plugin import COMPARE_ENV
 from orcheo_storage_contract_tests.strategies import json_objects, json_values, safe_text
 
 Op = tuple[Any, ...]
@@ -320,48 +313,6 @@ async def _observe(storage: Storage, program: list[Op]) -> list[Any]:
     ]
     seen.append([labels.value(await session.apply(op)) for op in snapshot])
     return seen
-
-
-# --- fixtures -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def compare_backend_name(pytestconfig: pytest.Config) -> str:
-    """The second backend of the differential test."""
-    name = pytestconfig.getoption("orcheo_compare_backend", default=None) or os.environ.get(
-        COMPARE_ENV, "memory"
-    )
-    return str(name).strip().lower()
-
-
-@pytest.fixture
-def provision_compare(
-    compare_backend_name: str,
-    orcheo_registry: BackendRegistry,
-    orcheo_base_settings: StorageSettings,
-    tmp_path: Path,
-) -> ProvisionStorage:
-    """Like ``provision_storage`` but on the comparison backend."""
-    try:
-        backend = orcheo_registry.get(compare_backend_name)
-    except PluginError as exc:
-        raise pytest.UsageError(f"--orcheo-compare-backend: {exc}") from exc
-    base = orcheo_base_settings.model_copy(
-        update=dict.fromkeys(BACKEND_SETTINGS, compare_backend_name)
-    )
-    counter = itertools.count()
-
-    @asynccontextmanager
-    async def provision() -> AsyncIterator[Storage]:
-        workdir = tmp_path / f"compare-{next(counter)}"
-        workdir.mkdir()
-        async with (
-            backend.provision(base, workdir) as settings,
-            open_storage(settings, registry=orcheo_registry) as opened,
-        ):
-            yield opened
-
-    return provision
 
 
 # --- the test -------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints
 
-from orcheo_storage.models.common import JsonDict, StorageModel, Text, UtcDatetime
+from orcheo_storage.models.common import INT64_MAX, JsonDict, StorageModel, Text, UtcDatetime
 
 CheckpointWorkflowId = Annotated[Text, StringConstraints(min_length=1, max_length=128)]
 
@@ -15,7 +15,7 @@ CheckpointWorkflowId = Annotated[Text, StringConstraints(min_length=1, max_lengt
 class AgentensorCheckpoint(StorageModel):
     id: UUID
     workflow_id: CheckpointWorkflowId
-    config_version: int = Field(ge=1)
+    config_version: int = Field(ge=1, le=INT64_MAX)
     runnable_config: JsonDict = Field(default_factory=dict)
     metrics: JsonDict = Field(default_factory=dict)
     metadata: JsonDict = Field(default_factory=dict)

@@ -12,6 +12,9 @@ from orcheo_storage.clock import ensure_utc
 from orcheo_storage.errors import ValidationError
 from orcheo_storage.jsoncodec import check_text, normalise_json, normalise_object
 
+INT64_MAX = 2**63 - 1
+"""The largest integer a native integer column of every backend holds (SQLite's INTEGER)."""
+
 
 class StorageModel(BaseModel):
     """Base of every stored model: immutable, no unknown fields, finite numbers only (one

@@ -6,7 +6,7 @@ import enum
 
 from pydantic import Field
 
-from orcheo_storage.models.common import JsonDict, StorageModel, Text, UtcDatetime
+from orcheo_storage.models.common import INT64_MAX, JsonDict, StorageModel, Text, UtcDatetime
 
 
 class HistoryStatus(enum.StrEnum):
@@ -17,7 +17,7 @@ class HistoryStatus(enum.StrEnum):
 
 
 class RunHistoryStep(StorageModel):
-    index: int = Field(ge=0)
+    index: int = Field(ge=0, le=INT64_MAX)
     at: UtcDatetime
     payload: JsonDict
 

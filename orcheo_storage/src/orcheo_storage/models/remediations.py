@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from orcheo_storage.models.common import JsonDict, StorageModel, Text, UtcDatetime
+from orcheo_storage.models.common import INT64_MAX, JsonDict, StorageModel, Text, UtcDatetime
 
 
 class RemediationStatus(enum.StrEnum):
@@ -27,7 +27,7 @@ class RemediationCandidate(StorageModel):
     fingerprint: Text
     version_checksum: Text
     status: RemediationStatus = RemediationStatus.PENDING
-    attempt_count: int = Field(default=0, ge=0)
+    attempt_count: int = Field(default=0, ge=0, le=INT64_MAX)
     classification: Text | None = None
     action: Text | None = None
     context: JsonDict = Field(default_factory=dict)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from orcheo_storage.models.common import JsonDict, StorageModel, Text, UtcDatetime
+from orcheo_storage.models.common import INT64_MAX, JsonDict, StorageModel, Text, UtcDatetime
 
 SecretHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
@@ -24,7 +24,7 @@ class ServiceToken(StorageModel):
     revoked_at: UtcDatetime | None = None
     revocation_reason: Text | None = None
     last_used_at: UtcDatetime | None = None
-    use_count: int = Field(default=0, ge=0)
+    use_count: int = Field(default=0, ge=0, le=INT64_MAX)
 
     def is_active(self, now: datetime) -> bool:
         """Not revoked, and either no expiry or an expiry later than ``now``."""

@@ -9,7 +9,14 @@ from uuid import UUID
 
 from pydantic import AfterValidator, Field
 
-from orcheo_storage.models.common import AuditEvent, JsonDict, StorageModel, Text, UtcDatetime
+from orcheo_storage.models.common import (
+    INT64_MAX,
+    AuditEvent,
+    JsonDict,
+    StorageModel,
+    Text,
+    UtcDatetime,
+)
 
 
 class DraftAccess(enum.StrEnum):
@@ -63,7 +70,7 @@ class Workflow(StorageModel):
 class WorkflowVersion(StorageModel):
     id: UUID
     workflow_id: UUID
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=INT64_MAX)
     graph: JsonDict
     metadata: JsonDict = Field(default_factory=dict)
     runnable_config: JsonDict | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol, runtime_checkable
 from uuid import UUID
 
+from orcheo_storage.boundary import JsonFilter
 from orcheo_storage.models.agentensor import AgentensorCheckpoint
 
 
@@ -32,8 +33,8 @@ class AgentensorStore(Protocol):
         workflow_id: str,
         *,
         limit: int = 50,
-        metrics_contains: dict[str, Any] | None = None,
-        metadata_contains: dict[str, Any] | None = None,
+        metrics_contains: JsonFilter | None = None,
+        metadata_contains: JsonFilter | None = None,
     ) -> list[AgentensorCheckpoint]:
         """Highest config_version first, then newest created_at. Containment filters need the
         ``json_containment`` capability (else ``UnsupportedError``)."""

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from orcheo_storage.boundary import JsonFilter
 from orcheo_storage.models.chat import ChatContext, PruneResult
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class ChatStore(Protocol):
         ...
 
     async def filter_threads(
-        self, metadata_contains: dict[str, Any], context: ChatContext, *, limit: int = 50
+        self, metadata_contains: JsonFilter, context: ChatContext, *, limit: int = 50
     ) -> list[ThreadMetadata]:
         """Capability ``json_containment``."""
         ...
