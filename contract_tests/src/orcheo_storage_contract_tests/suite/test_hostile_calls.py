@@ -146,7 +146,9 @@ def test_hostile_calls_same_outcome_on_both_backends(
 
     # Provisioning two namespaces is most of an example's cost: half the profile's examples,
     # each a longer call sequence.
-    @settings(max_examples=max(1, settings.default.max_examples // 2))
+    profile = settings.default
+
+    @settings(max_examples=max(1, (profile.max_examples if profile else 10) // 2))
     @given(plans=st.lists(_plans(surface_methods), min_size=1, max_size=6))
     def check(plans: list[Plan]) -> None:
         async def body() -> None:
