@@ -55,15 +55,15 @@ def translate(exc: BaseException) -> BaseException:
         return ValidationError(f"value rejected by SQLite: {exc}")
     if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError):
         return BackendUnavailableError(
-            f"SQLite error: {exc.__class__.__name__}: {_first_line(exc)}"
+            f"SQLite error: {exc.__class__.__name__}: {first_line(exc)}"
         )
     return StorageError(f"SQLite error: {exc.__class__.__name__}")
 
 
 def _constraint(exc: sqlite3.IntegrityError) -> str:
     # The message names the constraint ("UNIQUE constraint failed: t.c"), never a value.
-    return _first_line(exc)
+    return first_line(exc)
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:200] if str(exc) else exc.__class__.__name__

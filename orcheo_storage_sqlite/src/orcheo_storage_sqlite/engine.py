@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import sqlite3
 import threading
@@ -30,15 +31,32 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from orcheo_storage.errors import BackendBusyError, BackendUnavailableError
+from orcheo_storage.errors import (
+    BackendBusyError,
+    BackendUnavailableError,
+    ConfigurationError,
+    StorageError,
+)
 
-from orcheo_storage_sqlite._errors import is_busy, translate
+from orcheo_storage_sqlite._errors import first_line, is_busy, translate
+
+SQLITE_NOTADB = 26
 
 T = TypeVar("T")
 Job = Callable[[sqlite3.Connection], T]
 log = logging.getLogger(__name__)
 
 DEFAULT_READERS = 2
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists: SQLite then creates the
+    ``-wal`` and ``-shm`` files with the database's own mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 class JobCancelledError(Exception):
@@ -62,6 +80,7 @@ class Database:
         synchronous: ``FULL`` (default, durable across power loss), ``NORMAL`` or ``EXTRA``.
         busy_timeout_ms: how long a writer waits for another process's lock.
         readers: number of reader connections.
+        setting: the ``ORCHEO_`` variable that names the file (for error messages).
     """
 
     def __init__(
@@ -71,10 +90,12 @@ class Database:
         synchronous: str = "FULL",
         busy_timeout_ms: int = 30_000,
         readers: int = DEFAULT_READERS,
+        setting: str | None = None,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL", "EXTRA", "OFF"):
             raise ValueError(f"invalid synchronous mode {synchronous!r}")
         self.path = path.expanduser()
+        self.setting = setting
         self.synchronous = synchronous
         self.busy_timeout_ms = busy_timeout_ms
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="orcheo-sqlite-writer")
@@ -95,21 +116,27 @@ class Database:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Create the file and the writer connection (WAL, foreign keys, busy timeout).
+        """Create the file (mode 0600) and the writer connection (WAL, foreign keys, busy timeout).
 
         Raises:
+            ConfigurationError: the path is not a SQLite database (or not a file at all).
             BackendUnavailableError: the file cannot be created or opened.
         """
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _create_private(self.path)
         except OSError as exc:
             raise BackendUnavailableError(
-                f"cannot create the folder of SQLite database {self.path.name!r}: {exc.strerror}"
+                self._where(f"cannot create SQLite database {self.path.name!r}: {exc.strerror}")
             ) from None
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._writer_pool, self._open_writer)
 
+    def _where(self, message: str) -> str:
+        return f"{self.setting}: {message}" if self.setting else message
+
     def _connect(self, *, reader: bool) -> sqlite3.Connection:
+        problem: StorageError | None = None
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -119,20 +146,44 @@ class Database:
                 cached_statements=256,
             )
         except sqlite3.Error as exc:
-            raise BackendUnavailableError(
-                f"cannot open SQLite database {self.path.name!r}: {exc.__class__.__name__}"
-            ) from None
-        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-        if reader:
-            conn.execute("PRAGMA query_only = ON")
+            problem = BackendUnavailableError(
+                self._where(
+                    f"cannot open SQLite database {self.path.name!r}: {exc.__class__.__name__}"
+                )
+            )
+        if problem is not None:
+            raise problem
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            if reader:
+                conn.execute("PRAGMA query_only = ON")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            problem = self._not_a_database(exc)
+        if problem is not None:
+            raise problem
         return conn
+
+    def _not_a_database(self, exc: sqlite3.Error) -> StorageError:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code == SQLITE_NOTADB or "not a database" in str(exc):
+            return ConfigurationError(
+                self._where(f"{self.path.name!r} is not a SQLite database (or is encrypted)")
+            )
+        return BackendUnavailableError(
+            self._where(f"cannot open SQLite database {self.path.name!r}: {first_line(exc)}")
+        )
 
     def _open_writer(self) -> None:
         conn = self._connect(reader=False)
         # journal_mode needs a lock: retry like any write when another process starts up.
-        self._retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
+        try:
+            self._retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone())
+        except BaseException:
+            conn.close()
+            raise
         self._writer = conn
 
     def _reader_conn(self) -> sqlite3.Connection:

@@ -50,6 +50,15 @@ LANGGRAPH_HINT = (
 )
 
 
+PATH_SETTING = {
+    "repository": "ORCHEO_REPOSITORY_SQLITE_PATH",
+    "chat": "ORCHEO_CHATKIT_SQLITE_PATH",
+    "vault": "ORCHEO_VAULT_LOCAL_PATH",
+    "tokens": "ORCHEO_AUTH_SERVICE_TOKEN_DB_PATH",
+}
+"""The variable naming each component's file (named in start-up errors)."""
+
+
 def component_paths(settings: StorageSettings) -> dict[str, Path]:
     """The database file of each component (``~`` expanded)."""
     return {
@@ -106,6 +115,7 @@ class SqliteSession:
                         path,
                         synchronous=settings.sqlite_synchronous,
                         busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                        setting=PATH_SETTING[component],
                     )
                     by_path[path.resolve()] = db
                     await db.open()
