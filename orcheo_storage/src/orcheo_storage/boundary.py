@@ -35,7 +35,7 @@ import sys
 import types
 import typing
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -198,14 +198,21 @@ def check_for(annotation: Any) -> Check | None:
 
 
 def _model(kind: type[StorageModel]) -> Check:
-    """A stored model given whole (a token, an audit event): validated again, since a caller
-    can build one without validation (``model_construct``, ``model_copy(update=...)``)."""
+    """A stored model given whole (a token, an audit event, a subscription spec): validated
+    again, since a caller can build one without validation (``model_construct``,
+    ``model_copy(update=...)``); a mapping is accepted and validated into the model."""
 
     def model(value: Any, name: str) -> Any:
-        if not isinstance(value, kind):
+        if isinstance(value, kind):
+            data = value.model_dump()
+        elif isinstance(value, Mapping):
+            data = dict(value)
+        else:
             raise ValidationError(f"must be a {kind.__name__}", field=name)
+        if not all(isinstance(key, str) for key in data):
+            raise ValidationError(f"is not a valid {kind.__name__}", field=name)
         try:
-            return build(kind, **value.model_dump())
+            return build(kind, **data)
         except (TypeError, AttributeError):  # fields missing from a model_construct
             raise ValidationError(f"is not a valid {kind.__name__}", field=name) from None
 
