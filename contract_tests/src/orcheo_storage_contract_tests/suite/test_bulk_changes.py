@@ -441,6 +441,7 @@ def test_property_random_batches_match_a_dict_model(
                         "subscription_id": str(sub.id),
                         "dedupe_key": DEDUPE_KEYS[k % 4],
                         "expires_at": STAMPS[n % 2].isoformat(),
+                        "created_at": None if n % 3 == 0 else STAMPS[(n + 1) % 2].isoformat(),
                     }
                     for k, n in upserts.items()
                     if k < 4

@@ -126,7 +126,9 @@ class MemoryState:
     # listeners
     subscriptions: dict[UUID, ListenerSubscription] = field(default_factory=dict)
     cursors: dict[UUID, ListenerCursor] = field(default_factory=dict)
-    dedupe: dict[tuple[UUID, str], datetime] = field(default_factory=dict)
+    # (subscription, key) -> (expires_at, created_at); created_at is None for imported rows
+    # that had none.
+    dedupe: dict[tuple[UUID, str], tuple[datetime, datetime | None]] = field(default_factory=dict)
     # remediations
     candidates: dict[UUID, RemediationCandidate] = field(default_factory=dict)
     # history (records are kept without steps; steps live in ``steps``)

@@ -13,6 +13,7 @@ from orcheo_storage.errors import (
 )
 from orcheo_storage.memory._state import MemoryState, copy, copy_in, sort_key_id
 from orcheo_storage.models.vault import CredentialTemplate, GovernanceAlert, StoredCredential
+from orcheo_storage.rules.alerts import merge_open_alert
 
 
 class MemoryVaultRecordStore:
@@ -112,9 +113,7 @@ class MemoryVaultRecordStore:
                 and existing.credential_id == incoming.credential_id
                 and existing.template_id == incoming.template_id
             ):
-                merged = incoming.model_copy(
-                    update={"id": existing.id, "created_at": existing.created_at}
-                )
+                merged = merge_open_alert(existing, incoming)
                 self._state.alerts[existing.id] = merged
                 return copy(merged)
         self._state.alerts[incoming.id] = incoming

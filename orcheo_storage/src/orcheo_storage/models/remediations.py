@@ -7,7 +7,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from orcheo_storage.models.common import JsonDict, StorageModel, Text, UtcDatetime
+from orcheo_storage.models.common import AuditEvent, JsonDict, StorageModel, Text, UtcDatetime
 
 
 class RemediationStatus(enum.StrEnum):
@@ -39,3 +39,6 @@ class RemediationCandidate(StorageModel):
     claimed_at: UtcDatetime | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    graph_format: Text | None = None
+    created_version_id: UUID | None = None
+    audit_log: list[AuditEvent] = Field(default_factory=list)
