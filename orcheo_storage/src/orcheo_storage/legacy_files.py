@@ -67,6 +67,7 @@ DEFAULT_NAMES = frozenset(
 VAULT_NAME = "vault.sqlite"
 LEGACY_KEY_ENV = "ORCHEO_LEGACY_VAULT_ENCRYPTION_KEY"
 _SHOWN_TABLES = 4
+_NOT_A_DATABASE = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
 
 
 class Layout(StrEnum):
@@ -79,11 +80,13 @@ class Layout(StrEnum):
     MIXED = "mixed"
     UNKNOWN = "unknown"
     NOT_SQLITE = "not-sqlite"
+    # could not be read (permissions, a folder, I/O): opening it reports the reason as before
+    UNREADABLE = "unreadable"
 
     @property
     def openable(self) -> bool:
-        """Whether a backend may open (and, if needed, create) the file."""
-        return self in (Layout.MISSING, Layout.EMPTY, Layout.OWN)
+        """Whether a backend may go on and open (and, if needed, create) the file."""
+        return self in (Layout.MISSING, Layout.EMPTY, Layout.OWN, Layout.UNREADABLE)
 
 
 @dataclass(frozen=True)
@@ -101,8 +104,11 @@ def legacy_evidence(tables: Mapping[str, frozenset[str]]) -> list[str]:
     """The tables (of ``name -> columns``) that only today's Orcheo layout has."""
     found = []
     for name, columns in tables.items():
-        telling = LEGACY_COLUMNS.get(name)
-        if name in LEGACY_ONLY_TABLES or (telling is not None and columns & telling):
+        key = name.lower()  # SQLite names are case-insensitive
+        telling = LEGACY_COLUMNS.get(key)
+        if key in LEGACY_ONLY_TABLES or (
+            telling is not None and {c.lower() for c in columns} & telling
+        ):
             found.append(name)
     return found
 
@@ -111,12 +117,13 @@ def classify(path: Path, tables: Mapping[str, frozenset[str]]) -> FileLayout:
     """The layout of a file holding ``tables`` (name -> column names, no ``sqlite_`` tables)."""
     legacy = tuple(legacy_evidence(tables))
     names = tuple(tables)
+    own = OWN_MARKER in {name.lower() for name in tables}
     if not tables:
         layout = Layout.EMPTY
     elif legacy:
-        layout = Layout.MIXED if OWN_MARKER in tables else Layout.LEGACY
+        layout = Layout.MIXED if own else Layout.LEGACY
     else:
-        layout = Layout.OWN if OWN_MARKER in tables else Layout.UNKNOWN
+        layout = Layout.OWN if own else Layout.UNKNOWN
     return FileLayout(path, layout, legacy, names)
 
 
@@ -136,8 +143,8 @@ def read_tables(path: Path, *, immutable: bool = True) -> dict[str, frozenset[st
         names = [
             row[0]
             for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%' "
-                "ORDER BY rowid"
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND lower(substr(name, 1, 7)) != 'sqlite_' ORDER BY rowid"
             )
         ]
         return {
@@ -158,7 +165,7 @@ def inspect_file(path: Path) -> FileLayout:
     except FileNotFoundError:
         return FileLayout(path, Layout.MISSING)
     except OSError as exc:
-        return FileLayout(path, Layout.NOT_SQLITE, reason=f"cannot read it: {exc.strerror}")
+        return FileLayout(path, Layout.UNREADABLE, reason=exc.strerror or "")
     wal = Path(f"{path}-wal")
     wal_size = wal.stat().st_size if wal.is_file() else 0
     if size == 0 and wal_size == 0:
@@ -169,7 +176,9 @@ def inspect_file(path: Path) -> FileLayout:
             # Tables may be in the log only; that log is someone else's, read it too.
             found = classify(path, read_tables(path, immutable=False))
     except sqlite3.Error as exc:
-        return FileLayout(path, Layout.NOT_SQLITE, reason=str(exc) or type(exc).__name__)
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        layout = Layout.NOT_SQLITE if code in _NOT_A_DATABASE else Layout.UNREADABLE
+        return FileLayout(path, layout, reason=str(exc) or type(exc).__name__)
     return found
 
 
