@@ -6,6 +6,7 @@ import hashlib
 import shlex
 import shutil
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -85,8 +86,12 @@ def test_missing_empty_and_non_database_files(tmp_path: Path) -> None:
     assert inspect_file(tmp_path / "empty.sqlite").layout is Layout.EMPTY
     (tmp_path / "text.sqlite").write_text("hello " * 1000)
     found = inspect_file(tmp_path / "text.sqlite")
-    assert found.layout is Layout.NOT_SQLITE
-    assert "not a database" in found.reason
+    assert (found.layout, found.reason) == (Layout.NOT_SQLITE, "no SQLite header")
+    real = make_db(tmp_path / "real.sqlite", "CREATE TABLE t (x TEXT)").read_bytes()
+    (tmp_path / "torn.sqlite").write_bytes(real[:100] + b"\xff" * (len(real) - 100))
+    torn = inspect_file(tmp_path / "torn.sqlite")  # a header, then garbage
+    assert torn.layout is Layout.NOT_SQLITE
+    assert torn.reason
     (tmp_path / "folder.sqlite").mkdir()  # cannot be read: the open itself reports why
     unreadable = inspect_file(tmp_path / "folder.sqlite")
     assert unreadable.layout is Layout.UNREADABLE
@@ -158,3 +163,37 @@ def test_only_unknown_files_give_no_migrate_commands(tmp_path: Path) -> None:
     assert "migrate run" not in str(info.value)
     assert "customers" in str(info.value)
     assert info.value.files == {str(other): "unknown"}
+
+
+def test_a_file_another_connection_is_writing_reads_consistently(tmp_path: Path) -> None:
+    """This project's own file, live: schema changes and checkpoints while it is inspected."""
+    path = tmp_path / "workflows.sqlite"
+    setup = sqlite3.connect(path, isolation_level=None)
+    setup.execute("PRAGMA journal_mode=WAL")
+    setup.execute(f"CREATE TABLE {OWN_MARKER} (c TEXT)")
+    setup.execute("CREATE TABLE filler (x TEXT)")
+    setup.close()
+    stop = threading.Event()
+
+    def churn() -> None:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                conn.execute(f"CREATE TABLE t{n} (a TEXT, b TEXT, c TEXT)")
+                conn.execute("INSERT INTO filler VALUES (?)", ("x" * 3000,))
+                if n % 3 == 0:
+                    conn.execute(f"DROP TABLE t{n - 1}")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+
+    writer = threading.Thread(target=churn)
+    writer.start()
+    try:
+        seen = {inspect_file(path).layout for _ in range(300)}
+    finally:
+        stop.set()
+        writer.join()
+    assert seen == {Layout.OWN}

@@ -4,9 +4,8 @@ Today's Orcheo keeps its data in SQLite files at the same default paths as this 
 SQLite backend (``~/.orcheo/workflows.sqlite`` ...), in another layout. A backend pointed at
 them must refuse before it writes anything: no table added, no journal-mode change, no
 ``-wal``/``-shm``/``-journal`` file created. :func:`inspect_file` reads the table list of a
-file through an ``immutable`` read-only connection, which takes no lock and creates no side
-file (it ignores a ``-wal`` beside the file, so a file that looks empty while a ``-wal`` is
-there is read again through a plain read-only connection, which sees that log).
+file read-only, ``immutable`` when a plain reader would create side files (a WAL file that
+nobody has open), else with SQLite's locks (see there).
 
 :func:`check_files` classifies the files a backend is about to open and raises
 :class:`~orcheo_storage.errors.LegacyFilesError` (today's files, with the exact ``migrate``
@@ -68,6 +67,9 @@ VAULT_NAME = "vault.sqlite"
 LEGACY_KEY_ENV = "ORCHEO_LEGACY_VAULT_ENCRYPTION_KEY"
 _SHOWN_TABLES = 4
 _NOT_A_DATABASE = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
+_HEADER_SIZE = 100
+_MAGIC = b"SQLite format 3\x00"
+_WAL_FORMAT = 2  # header bytes 18/19 (read/write format version) of a WAL-mode file
 
 
 class Layout(StrEnum):
@@ -158,22 +160,34 @@ def read_tables(path: Path, *, immutable: bool = True) -> dict[str, frozenset[st
 
 
 def inspect_file(path: Path) -> FileLayout:
-    """The layout of the file at ``path`` (``~`` expanded); changes nothing on disk."""
+    """The layout of the file at ``path`` (``~`` expanded); changes nothing on disk.
+
+    The 100-byte header says whether the file is SQLite and in WAL mode. A WAL file that
+    nobody has open (no ``-wal``/``-shm`` beside it) is read ``immutable``: a plain reader
+    would create both. Any other file is read through a plain read-only connection, which
+    takes SQLite's locks (so a file another process is writing right now reads consistently)
+    and creates nothing: a rollback-journal file needs no side file to be read, and a live
+    WAL file already has its ``-wal`` and ``-shm``.
+    """
     path = path.expanduser()
     try:
-        size = path.stat().st_size
+        with path.open("rb") as file:
+            header = file.read(_HEADER_SIZE)
     except FileNotFoundError:
         return FileLayout(path, Layout.MISSING)
-    except OSError as exc:
-        return FileLayout(path, Layout.UNREADABLE, reason=exc.strerror or "")
-    wal = Path(f"{path}-wal")
+    except OSError as exc:  # a folder, no permission: opening it reports the reason
+        return FileLayout(path, Layout.UNREADABLE, reason=exc.strerror or type(exc).__name__)
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
     wal_size = wal.stat().st_size if wal.is_file() else 0
-    if size == 0 and wal_size == 0:
+    if not header and not wal_size:
         return FileLayout(path, Layout.EMPTY)
+    if header and (len(header) < _HEADER_SIZE or not header.startswith(_MAGIC)):
+        return FileLayout(path, Layout.NOT_SQLITE, reason="no SQLite header")
+    immutable = bool(header) and header[18] == _WAL_FORMAT and not shm.exists()
     try:
-        found = classify(path, read_tables(path))
-        if found.layout is Layout.EMPTY and wal_size:
-            # Tables may be in the log only; that log is someone else's, read it too.
+        found = classify(path, read_tables(path, immutable=immutable))
+        if immutable and found.layout is Layout.EMPTY and wal_size:
+            # A log without its index (a crash): tables may be in it only. Read it too.
             found = classify(path, read_tables(path, immutable=False))
     except sqlite3.Error as exc:
         code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
