@@ -182,6 +182,44 @@ class ConfigurationError(StorageError):
     """Settings are invalid or inconsistent (raised at start-up)."""
 
 
+class SchemaBehindError(ConfigurationError):
+    """Schema steps are pending and ``ORCHEO_AUTO_MIGRATE`` is off.
+
+    Attributes:
+        pending: labels of the steps not yet applied.
+    """
+
+    def __init__(self, message: str, pending: list[str]) -> None:
+        self.pending = list(pending)
+        super().__init__(message)
+
+
+class ForeignFilesError(ConfigurationError):
+    """A backend was pointed at database files it did not write, in a layout it does not know.
+
+    Nothing was opened or changed. Attributes:
+        files: path -> layout found (``"orcheo-legacy"``, ``"mixed"``, ``"unknown"``,
+            ``"not-sqlite"``).
+    """
+
+    def __init__(self, message: str, files: dict[str, str]) -> None:
+        self.files = dict(files)
+        super().__init__(message)
+
+
+class LegacyFilesError(ForeignFilesError):
+    """Some of those files are today's Orcheo files: they must be migrated, not opened.
+
+    Attributes:
+        commands: destination (``"postgres"``, ``"sqlite"``) -> the exact ``orcheo-storage
+            migrate run`` command that carries the files there.
+    """
+
+    def __init__(self, message: str, files: dict[str, str], commands: dict[str, str]) -> None:
+        self.commands = dict(commands)
+        super().__init__(message, files)
+
+
 class PluginError(ConfigurationError):
     """Base of the errors raised while discovering or selecting a backend plugin."""
 
