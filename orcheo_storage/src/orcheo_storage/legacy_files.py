@@ -159,6 +159,22 @@ def read_tables(path: Path, *, immutable: bool = True) -> dict[str, frozenset[st
         conn.close()
 
 
+def reads_immutable(path: Path) -> bool:
+    """Whether a reader must open ``path`` ``immutable`` to leave no side files beside it.
+
+    True for a WAL-mode file nobody has open (no ``-shm``): a plain read-only connection
+    would create ``-wal`` and ``-shm``. A file in use already has them, and a
+    rollback-journal file needs none, so those are read with SQLite's locks.
+    """
+    try:
+        with path.open("rb") as file:
+            header = file.read(_HEADER_SIZE)
+    except OSError:
+        return False
+    wal_mode = len(header) == _HEADER_SIZE and header[18] == _WAL_FORMAT
+    return wal_mode and not Path(f"{path}-shm").exists() and not Path(f"{path}-wal").exists()
+
+
 def inspect_file(path: Path) -> FileLayout:
     """The layout of the file at ``path`` (``~`` expanded); changes nothing on disk.
 

@@ -93,6 +93,9 @@ class ItemRow:
     thread_id: str
     ordinal: int
     item: ThreadItem
+    # The item's JSON as a bulk import gave it, exported verbatim: an older ChatKit's keys
+    # that this one ignores (they are not in ``item``) are kept. ``None``: dump ``item``.
+    document: dict[str, Any] | None = None
 
 
 @dataclass
@@ -101,6 +104,7 @@ class AttachmentRow:
     thread_id: str | None
     storage_path: str | None
     created_at: datetime
+    document: dict[str, Any] | None = None  # as for ItemRow
 
 
 @dataclass

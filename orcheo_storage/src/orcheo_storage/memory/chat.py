@@ -175,6 +175,8 @@ class MemoryChatStore(Store[ChatContext]):
             if unlink:
                 att.thread_id = None
                 att.attachment = att.attachment.model_copy(update={"thread_id": None})
+                if att.document is not None and "thread_id" in att.document:
+                    att.document = {**att.document, "thread_id": None}
             else:
                 del self._state.attachments[att_id]
                 if att.storage_path:
@@ -232,7 +234,7 @@ class MemoryChatStore(Store[ChatContext]):
             raise DuplicateError("chat item", clean.id)
         if existing is not None:
             existing.item = clean
-        else:
+            existing.document = None  # the saved item replaces what an import gave        else:
             ordinal = self._next_ordinal(thread_id)
             self._state.put_item(
                 clean.id, ItemRow(thread_id=thread_id, ordinal=ordinal, item=clean)

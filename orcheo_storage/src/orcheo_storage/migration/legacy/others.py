@@ -52,17 +52,21 @@ def _chatkit_adapters() -> dict[str, TypeAdapter[Any]] | None:
 
 
 def _chat_json(kind: str, value: JsonObject, where: str) -> JsonObject:
+    """``value`` unchanged, once the installed ChatKit has shown it can load it.
+
+    Kept verbatim rather than re-dumped: a newer ChatKit ignores keys an older one wrote
+    (1.6 no longer has an attachment's ``upload_url``), and re-dumping would drop them.
+    """
     adapters = _chatkit_adapters()
     if adapters is None:
         return value
     try:
-        parsed = adapters[kind].validate_python(value)
+        adapters[kind].validate_python(value)
     except PydanticValidationError as exc:
         raise LegacyRowError(
             f"{where}: not a ChatKit {kind}: {exc.error_count()} error(s)"
         ) from None
-    out: JsonObject = adapters[kind].dump_python(parsed, mode="json")
-    return out
+    return value
 
 
 def thread(row: dict[str, Any], ctx: MapContext) -> JsonObject:

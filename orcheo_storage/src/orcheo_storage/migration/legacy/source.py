@@ -16,14 +16,13 @@ from urllib.parse import quote
 from orcheo_storage.crypto import VaultCipher
 from orcheo_storage.errors import DecryptionError
 from orcheo_storage.jsoncodec import JsonObject
+from orcheo_storage.legacy_files import reads_immutable
 from orcheo_storage.migration.legacy.accounting import (
     DROPPED_PATHS,
     MAPPING_DOC,
     LegacyLossError,
+    present,
     source_path,
-)
-from orcheo_storage.migration.legacy.accounting import (
-    present as _present,
 )
 from orcheo_storage.migration.legacy.check import find_losses, parse_row, remove
 from orcheo_storage.migration.legacy.context import MapContext, TableMap
@@ -32,9 +31,12 @@ from orcheo_storage.migration.legacy.others import OTHER_TABLES
 from orcheo_storage.migration.legacy.repository import REPOSITORY_TABLES
 from orcheo_storage.migration.legacy.shapes import SHAPES, LegacyTable
 from orcheo_storage.migration.manifest import MigrationError
+from orcheo_storage.migration.progress import Reporter
 from orcheo_storage.migration.tables import dependency_order
+from orcheo_storage.migration.verify import VerifyReport
 from orcheo_storage.migration.versions import LazyRow
 from orcheo_storage.models.vault import EncryptedSecret
+from orcheo_storage.protocols.backend import BackendSession
 from orcheo_storage.settings import StorageSettings
 
 TABLE_MAPS: tuple[TableMap, ...] = REPOSITORY_TABLES + OTHER_TABLES
@@ -103,7 +105,10 @@ def legacy_vault_cipher(paths: LegacyPaths, key: str | None) -> VaultCipher | No
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    # Never writes, and leaves no -wal/-shm beside a WAL file that nobody has open. (A
+    # writer starting meanwhile is caught by the source fingerprint check of the export.)
+    flags = "mode=ro&immutable=1" if reads_immutable(path) else "mode=ro"
+    uri = f"file:{quote(str(path.resolve()))}?{flags}"
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     # One read transaction for the whole export: every count and row comes from one snapshot.
@@ -342,15 +347,8 @@ class LegacySource:
             LegacyRowError: the row cannot be mapped for another reason.
         """
         shape = SHAPES[(spec.file, spec.legacy)]
-        key = ", ".join(str(raw.get(c)) for c in spec.order)
-        path = self.paths.get(spec.file)
-        where = f"{path.name if path else spec.file} {spec.legacy} row (key {key})"
-        try:
-            row = parse_row(shape, raw)
-        except LegacyRowError as exc:
-            raise LegacyRowError(f"cannot read {where}: {exc}") from None
-        for loss in find_losses(shape, row):
-            self._lose(shape, row, loss.path, f"{where}: {loss.path}: {loss.reason}")
+        where = self._where(spec, raw)
+        row = self._checked(spec, raw)
         self._count_dropped(shape, row)
         for _ in range(_MAX_ALLOWED_PER_ROW):
             try:
@@ -358,12 +356,71 @@ class LegacySource:
             except (LegacyRowError, ValueError, KeyError, TypeError) as exc:
                 field = getattr(exc, "field", None)
                 source = source_path(shape, field) if field else None
-                if source is None or not _present(row, source):
+                if source is None or not present(row, source):
                     raise LegacyRowError(f"cannot map {where} to {spec.logical}: {exc}") from None
                 self._lose(shape, row, source, f"{where}: {source}: cannot be held ({exc})")
         raise LegacyRowError(f"cannot map {where} to {spec.logical}")  # pragma: no cover
 
-    def _lose(self, shape: LegacyTable, row: dict[str, Any], path: str, message: str) -> None:
+    def _where(self, spec: TableMap, raw: dict[str, Any]) -> str:
+        key = ", ".join(str(raw.get(c)) for c in spec.order)
+        path = self.paths.get(spec.file)
+        return f"{path.name if path else spec.file} {spec.legacy} row (key {key})"
+
+    def _checked(
+        self, spec: TableMap, raw: dict[str, Any], *, count: bool = True
+    ) -> dict[str, Any]:
+        """The row with JSON decoded and every allowed loss removed; refuses other losses."""
+        shape = SHAPES[(spec.file, spec.legacy)]
+        where = self._where(spec, raw)
+        try:
+            row = parse_row(shape, raw)
+        except LegacyRowError as exc:
+            raise LegacyRowError(f"cannot read {where}: {exc}") from None
+        for loss in find_losses(shape, row):
+            self._lose(shape, row, loss.path, f"{where}: {loss.path}: {loss.reason}", count)
+        return row
+
+    async def checked_rows(
+        self, table: str, *, batch_size: int = 1000
+    ) -> AsyncIterator[list[tuple[tuple[Any, ...], dict[str, Any]]]]:
+        """The legacy rows feeding logical ``table``, in key order, as (key, checked row).
+
+        The rows are not mapped: this is what verification compares the target with.
+        """
+        spec = self._map(table)
+        if spec is None:
+            return
+        sql = self._query(spec, self._select_list(spec)) + " ORDER BY " + ", ".join(spec.order)
+        cursor = self._conns[spec.file].execute(sql)
+        while True:
+            fetched = cursor.fetchmany(batch_size)
+            if not fetched:
+                break
+            out = []
+            for r in fetched:
+                raw = dict(r)
+                key = tuple(raw.get(c) for c in spec.order)
+                out.append((key, self._checked(spec, raw, count=False)))
+            yield out
+
+    def shape_of(self, table: str) -> LegacyTable | None:
+        """The legacy table feeding logical ``table`` (``None`` when the source lacks it)."""
+        spec = self._map(table)
+        return None if spec is None else SHAPES[(spec.file, spec.legacy)]
+
+    @property
+    def ciphers(self) -> tuple[VaultCipher | None, VaultCipher]:
+        """(today's vault cipher, the target's), for comparing secrets."""
+        return self._ctx.legacy_cipher, self._ctx.target_cipher
+
+    def _lose(
+        self,
+        shape: LegacyTable,
+        row: dict[str, Any],
+        path: str,
+        message: str,
+        count: bool = True,
+    ) -> None:
         name = f"{shape.name}.{path}"
         if name not in self.allow_loss:
             raise LegacyLossError(
@@ -371,12 +428,19 @@ class LegacySource:
                 f"--allow-loss {name}"
             )
         remove(row, path)
-        self._ctx.notes.lost[name] += 1
+        if count:
+            self._ctx.notes.lost[name] += 1
 
     def _count_dropped(self, shape: LegacyTable, row: dict[str, Any]) -> None:
         for path in DROPPED_PATHS[(shape.file, shape.name)]:
-            if _present(row, path):
+            if present(row, path):
                 self._ctx.notes.dropped[f"{shape.name}.{path}"] += 1
+
+    async def verify_target(self, target: BackendSession, reporter: Reporter) -> VerifyReport:
+        """Every legacy row compared field by field with the target (see :mod:`.fidelity`)."""
+        from orcheo_storage.migration.legacy.fidelity import verify_legacy
+
+        return await verify_legacy(self, target, reporter=reporter)
 
     def accounting(self) -> dict[str, Any]:
         """What this read carried, dropped (documented) and lost (allowed), by field."""
