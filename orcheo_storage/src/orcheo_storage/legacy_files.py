@@ -41,8 +41,9 @@ LEGACY_ONLY_TABLES = frozenset(
     }
 )
 # Tables whose name this project shares: any of these columns marks today's layout. Names
-# without a telling column (webhook_triggers, agentensor_checkpoints) are never evidence;
-# a file holding them holds telling tables as well. The sqlite backend's tests check that
+# without a telling column (webhook_triggers, agentensor_checkpoints, and service_tokens,
+# whose columns this project now keeps all of) are never evidence; a file holding them
+# holds telling tables as well (service_token_audit_log beside service_tokens). The sqlite backend's tests check that
 # none of its own tables matches.
 LEGACY_COLUMNS: Mapping[str, frozenset[str]] = {
     "workflows": frozenset({"payload"}),
@@ -53,9 +54,6 @@ LEGACY_COLUMNS: Mapping[str, frozenset[str]] = {
     "listener_subscriptions": frozenset({"payload"}),
     "listener_cursors": frozenset({"payload"}),
     "listener_dedupe": frozenset({"payload"}),
-    "service_tokens": frozenset(
-        {"created_by", "rotated_from", "revoked_by", "allowed_ip_ranges", "rate_limit_override"}
-    ),
     "chat_threads": frozenset({"status_json", "metadata_json"}),
     "chat_attachments": frozenset({"details_json", "attachment_type"}),
 }

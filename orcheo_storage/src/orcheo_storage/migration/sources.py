@@ -8,7 +8,8 @@ export folder, or a file written by today's Orcheo). A target is a backend sessi
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from orcheo_storage.jsoncodec import JsonObject
 from orcheo_storage.migration.tables import LOGICAL_TABLES
@@ -57,6 +58,24 @@ class CheckedSource(Protocol):
     async def verify_target(self, target: BackendSession, reporter: Reporter) -> VerifyReport:
         """Compare ``target`` with this source, naming every difference."""
         ...
+
+    async def check_all(self) -> CheckReport:
+        """Read and map every row, writing nothing; every refusal is reported, none raised."""
+        ...
+
+    def accounting(self) -> dict[str, Any]:
+        """What the read carried, dropped (documented) and lost (allowed), for the manifest."""
+        ...
+
+
+@dataclass
+class CheckReport:
+    """What a complete read of a checked source found (a dry run's view of ``run``)."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    refused_rows: int = 0
+    refusals: list[str] = field(default_factory=list)
+    """The first refusals' messages, each naming file, table, key and field."""
 
 
 class BackendSource:

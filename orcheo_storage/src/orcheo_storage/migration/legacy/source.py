@@ -32,6 +32,7 @@ from orcheo_storage.migration.legacy.repository import REPOSITORY_TABLES
 from orcheo_storage.migration.legacy.shapes import SHAPES, LegacyTable
 from orcheo_storage.migration.manifest import MigrationError
 from orcheo_storage.migration.progress import Reporter
+from orcheo_storage.migration.sources import CheckReport
 from orcheo_storage.migration.tables import dependency_order
 from orcheo_storage.migration.verify import VerifyReport
 from orcheo_storage.migration.versions import LazyRow
@@ -42,6 +43,7 @@ from orcheo_storage.settings import StorageSettings
 TABLE_MAPS: tuple[TableMap, ...] = REPOSITORY_TABLES + OTHER_TABLES
 RAW_VERSIONS = "orcheo-legacy-sqlite-raw/1"
 _MAX_ALLOWED_PER_ROW = 64  # mapping retries of one row, each after an allowed loss
+_LISTED_REFUSALS = 1000  # refusals a dry run lists (all are counted)
 FILE_NAMES = {
     "repository": "workflows.sqlite",
     "chatkit": "chatkit.sqlite",
@@ -435,6 +437,27 @@ class LegacySource:
         for path in DROPPED_PATHS[(shape.file, shape.name)]:
             if present(row, path):
                 self._ctx.notes.dropped[f"{shape.name}.{path}"] += 1
+
+    async def check_all(self) -> CheckReport:
+        """Map every row of every table as ``run`` would, collecting refusals (nothing written)."""
+        report = CheckReport()
+        for table in self.tables():
+            spec = self._map(table)
+            assert spec is not None
+            sql = self._query(spec, self._select_list(spec)) + " ORDER BY " + ", ".join(spec.order)
+            cursor = self._conns[spec.file].execute(sql)
+            mapped = 0
+            while fetched := cursor.fetchmany(1000):
+                for raw in fetched:
+                    try:
+                        self._mapped(spec, dict(raw))
+                        mapped += 1
+                    except LegacyRowError as exc:
+                        report.refused_rows += 1
+                        if len(report.refusals) < _LISTED_REFUSALS:
+                            report.refusals.append(str(exc))
+            report.rows[table] = mapped
+        return report
 
     async def verify_target(self, target: BackendSession, reporter: Reporter) -> VerifyReport:
         """Every legacy row compared field by field with the target (see :mod:`.fidelity`)."""
