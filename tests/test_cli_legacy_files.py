@@ -7,11 +7,9 @@ that the folder is byte-identical afterwards with no new file in it. The printed
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import uuid
@@ -20,49 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from corpus_support import NAMES, PG_DSN, clean_orcheo_env, corpus_copy, run, snapshot
 from legacy_files import LEGACY_KEY, build_legacy
-from orcheo_storage.cli.app import app
-from typer.testing import CliRunner
-
-CORPUS = Path(__file__).resolve().parent / "fixtures" / "legacy-corpus"
-PG_DSN = os.environ.get("ORCHEO_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-NAMES = ["workflows.sqlite", "chatkit.sqlite", "service_tokens.sqlite", "vault.sqlite"]
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("ORCHEO_") and name != "ORCHEO_TEST_POSTGRES_DSN":
-            monkeypatch.delenv(name)
-    # never touch ~/.orcheo from tests
-    for setting, name in (
-        ("ORCHEO_REPOSITORY_SQLITE_PATH", "workflows.sqlite"),
-        ("ORCHEO_CHATKIT_SQLITE_PATH", "chatkit.sqlite"),
-        ("ORCHEO_VAULT_LOCAL_PATH", "vault.sqlite"),
-    ):
-        monkeypatch.setenv(setting, str(tmp_path / "home" / name))
+    clean_orcheo_env(monkeypatch, tmp_path / "home")  # never touch ~/.orcheo from tests
     monkeypatch.setenv("ORCHEO_VAULT_ENCRYPTION_KEY", "the new vault key")
-
-
-def run(*args: str) -> Any:
-    return CliRunner().invoke(app, list(args), catch_exceptions=False)
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    """Every file of ``folder`` by name with its SHA-256 (new side files show up as keys)."""
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.iterdir())
-        if p.is_file()
-    }
-
-
-def corpus_copy(variant: str, folder: Path, names: list[str] | None = None) -> Path:
-    folder.mkdir(parents=True)
-    for source in sorted((CORPUS / variant).glob("*.sqlite")):
-        if names is None or source.name in names:
-            shutil.copyfile(source, folder / source.name)
-    return folder
 
 
 def expected_commands(folder: Path) -> dict[str, str]:
@@ -216,24 +179,18 @@ def _run_printed(command: str) -> Any:
     return run(*argv[1:])
 
 
-def _sqlite_digests(folder: Path) -> dict[str, str]:
-    # The legacy reader (not this refusal) may leave an empty -wal and a -shm beside a WAL
-    # file it reads; the databases themselves must stay byte-identical.
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob("*.sqlite")}
-
-
 @pytest.mark.parametrize("name", ["orcheo", "my orcheo [prod]"])
 def test_the_printed_sqlite_command_migrates_to_a_new_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
 ) -> None:
     legacy = tmp_path / name
     build_legacy(legacy, old=False)
-    before = _sqlite_digests(legacy)
+    before = snapshot(legacy)
     monkeypatch.setenv("ORCHEO_LEGACY_VAULT_ENCRYPTION_KEY", LEGACY_KEY)
     command = _printed_commands(legacy)["sqlite"]
     migrated = _run_printed(command)
     assert migrated.exit_code == 0, migrated.stdout + migrated.stderr
-    assert _sqlite_digests(legacy) == before
+    assert snapshot(legacy) == before
     after = run("doctor", "--backend", "sqlite", "--data-dir", str(tmp_path / f"{name}-storage"))
     assert after.exit_code == 0, after.stdout
     assert "doctor: all checks passed" in after.stdout
@@ -255,12 +212,12 @@ def test_the_printed_postgres_command_migrates(
 ) -> None:
     legacy = tmp_path / "orcheo"
     build_legacy(legacy, old=True)
-    before = _sqlite_digests(legacy)
+    before = snapshot(legacy)
     monkeypatch.setenv("ORCHEO_LEGACY_VAULT_ENCRYPTION_KEY", LEGACY_KEY)
     monkeypatch.setenv("ORCHEO_POSTGRES_DSN", PG_DSN)
     monkeypatch.setenv("ORCHEO_POSTGRES_SCHEMA", pg_schema)
     migrated = _run_printed(_printed_commands(legacy)["postgres"])
     assert migrated.exit_code == 0, migrated.stdout + migrated.stderr
-    assert _sqlite_digests(legacy) == before
+    assert snapshot(legacy) == before
     after = run("doctor", "--backend", "postgres")
     assert after.exit_code == 0, after.stdout
