@@ -373,8 +373,7 @@ class SqliteChatStore(Store[ChatContext]):
             raise AttachmentNotFoundError(attachment_id)
         doc = loads(row[1])
         assert isinstance(doc, dict)
-        doc["thread_id"] = row[0]  # unlinked rows keep their document, not their thread
-        return ATTACHMENT.validate_python(doc)
+        return ATTACHMENT.validate_python(chat_rules.bound_to(doc, row[0]))
 
     async def delete_attachment(self, attachment_id: str, context: ChatContext) -> None:
         await self._db.write(lambda conn: conn.execute(q.DELETE_ATTACHMENT, (attachment_id,)))

@@ -283,18 +283,26 @@ async def _run(
     reporter: Reporter,
 ) -> MigrationSummary:
     target_settings = target.settings()
-    async with (
-        open_source(source, target_settings) as rows,
-        open_target(target, target_settings) as session,
-    ):
-        return await migrate(
-            rows,
-            session,
-            folder,
-            verify_against_source=isinstance(rows, BackendSource),
-            reporter=reporter,
-            **options,
-        )
+    async with open_source(source, target_settings) as rows:
+        if isinstance(rows, CheckedSource):
+            # Every row is read and checked before the target is even opened: a refused
+            # row leaves it untouched. (``migrate`` then finds the export complete.)
+            await run_export(
+                rows,
+                folder,
+                batch_size=options["batch_size"],
+                fresh=options["fresh"],
+                reporter=reporter,
+            )
+        async with open_target(target, target_settings) as session:
+            return await migrate(
+                rows,
+                session,
+                folder,
+                verify_against_source=isinstance(rows, BackendSource),
+                reporter=reporter,
+                **{**options, "fresh": False} if isinstance(rows, CheckedSource) else options,
+            )
 
 
 # --- commands ------------------------------------------------------------------------------------

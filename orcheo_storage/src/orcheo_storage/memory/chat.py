@@ -287,7 +287,9 @@ class MemoryChatStore(Store[ChatContext]):
         row = self._state.attachments.get(attachment_id)
         if row is None:
             raise AttachmentNotFoundError(attachment_id)
-        return copy(row.attachment)
+        if row.attachment.thread_id == row.thread_id:
+            return copy(row.attachment)
+        return row.attachment.model_copy(update={"thread_id": row.thread_id}, deep=True)
 
     async def delete_attachment(self, attachment_id: str, context: ChatContext) -> None:
         self._state.attachments.pop(attachment_id, None)

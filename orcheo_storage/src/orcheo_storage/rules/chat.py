@@ -34,3 +34,12 @@ def thread_workflow(metadata: dict[str, Any]) -> str | None:
 def visible(thread_workflow_id: str | None, context: ChatContext) -> bool:
     """A thread is visible when the context names no workflow or names its workflow."""
     return context.workflow_id is None or thread_workflow_id == context.workflow_id
+
+
+def bound_to(document: dict[str, Any], thread_id: str | None) -> dict[str, Any]:
+    """An attachment document as loaded: its thread is the stored row's.
+
+    The row's ``thread_id`` is authoritative (it is what unlinking clears and what
+    today's Orcheo keeps: its attachment documents carry no thread at all).
+    """
+    return {**document, "thread_id": thread_id}

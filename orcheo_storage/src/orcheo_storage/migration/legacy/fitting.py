@@ -90,19 +90,26 @@ def payload_of(row: dict[str, Any], *mirrors: str) -> dict[str, Any]:
     return payload
 
 
-def strict(model: type[M], data: Any) -> M:
+def strict(model: type[M], data: Any, prefix: str = "") -> M:
     """Build ``model`` from ``data`` with every rule of the model (unknown keys refused).
 
+    Args:
+        prefix: where the model sits in the logical row (``policy``), so an error names
+            the logical field (``policy.max_attempts``).
+
     Raises:
-        LegacyRowError: the data does not fit; ``field`` names the model field.
+        LegacyRowError: the data does not fit; ``field`` names the logical field.
     """
     if not isinstance(data, dict):
-        raise LegacyRowError(f"expected a JSON object, got {type(data).__name__}")
+        raise LegacyRowError(
+            f"expected a JSON object, got {type(data).__name__}", field=prefix or None
+        )
     try:
         return build(model, **data)
     except ValidationError as exc:
         message = str(exc).split(": ", 1)[-1] if exc.field else str(exc)
-        raise LegacyRowError(message, field=exc.field) from None
+        field = ".".join(p for p in (prefix, exc.field) if p) or None
+        raise LegacyRowError(message, field=field) from None
 
 
 def dump(model: BaseModel, **extra: Any) -> JsonObject:

@@ -102,12 +102,15 @@ def webhook(row: dict[str, Any], ctx: MapContext) -> JsonObject:
     try:
         sealed = seal_webhook(normalise_webhook(config), ctx.target_cipher)
     except ValueError as exc:
-        raise LegacyRowError(str(exc), field=getattr(exc, "field", None)) from None
+        field = getattr(exc, "field", None)
+        message = str(exc).split(": ", 1)[-1] if field else str(exc)
+        raise LegacyRowError(message, field=f"config.{field}" if field else "config") from None
     return {"workflow_id": row["workflow_id"], "config": sealed}
 
 
 def cron(row: dict[str, Any], ctx: MapContext) -> JsonObject:
-    return {"workflow_id": row["workflow_id"], "config": dump(strict(CronConfig, row["config"]))}
+    config = strict(CronConfig, row["config"], "config")
+    return {"workflow_id": row["workflow_id"], "config": dump(config)}
 
 
 def cron_dispatch(row: dict[str, Any], ctx: MapContext) -> JsonObject:
@@ -118,7 +121,7 @@ def cron_dispatch(row: dict[str, Any], ctx: MapContext) -> JsonObject:
 
 
 def retry(row: dict[str, Any], ctx: MapContext) -> JsonObject:
-    policy = strict(RetryPolicy, row["config"])
+    policy = strict(RetryPolicy, row["config"], "policy")
     return {"workflow_id": row["workflow_id"], "policy": dump(policy)}
 
 
