@@ -83,7 +83,7 @@ class Venv:
 
 def core_with(tmp_path: Path, *plugins: str) -> Venv:
     venv = Venv(tmp_path / "venv", tmp_path / "home")
-    venv.install(f"{ROOT / 'orcheo_storage'}[cli]", *(PLUGINS / p for p in plugins))
+    venv.install(ROOT / "orcheo_storage", *(PLUGINS / p for p in plugins))
     return venv
 
 
