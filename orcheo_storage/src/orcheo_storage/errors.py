@@ -210,6 +210,31 @@ class BackendNotInstalledError(PluginError):
         )
 
 
+class DefaultBackendNotInstalledError(BackendNotInstalledError):
+    """The backend some subsystems use by default (their variable is not set) is not installed.
+
+    Attributes:
+        variables: the unset ``ORCHEO_*_BACKEND`` variables that default to ``name``.
+        installed: names of the backends that are installed.
+    """
+
+    def __init__(
+        self, name: str, distribution: str, variables: list[str], installed: list[str]
+    ) -> None:
+        self.name = name
+        self.distribution = distribution
+        self.variables = variables
+        self.installed = installed
+        choices = ", ".join(installed) or "none"
+        PluginError.__init__(
+            self,
+            f"storage backend {name!r} is not installed. It is the default of "
+            f"{', '.join(variables)}, which {'is' if len(variables) == 1 else 'are'} not set: "
+            f"set {'it' if len(variables) == 1 else 'them'} to an installed backend "
+            f"({choices}), or install it with: pip install {distribution}",
+        )
+
+
 class BackendBrokenError(PluginError):
     """A backend is installed but failed to load or validate (original error chained)."""
 
