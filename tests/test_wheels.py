@@ -233,9 +233,12 @@ def test_sqlite_backend_alone(tmp_path: Path, wheelhouse: Wheelhouse) -> None:
     doctor = venv.cli("doctor")
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert "doctor: all checks passed" in doctor.stdout
-    demo = venv.cli("demo")
+    demo = venv.cli("demo", "--json")
     assert demo.returncode == 0, demo.stdout + demo.stderr
-    assert "failed" not in demo.stdout.split("demo:")[-1].replace("0 failed", "")
+    report = json.loads(demo.stdout)
+    assert report["ok"] is True
+    assert report["fallback"] is None
+    assert {step["backend"] for step in report["steps"]} == {"sqlite"}
     assert (venv.home / ".orcheo" / "workflows.sqlite").is_file()
     assert (venv.home / ".orcheo" / "chatkit.sqlite").is_file()
 
