@@ -255,7 +255,7 @@ def _copy_with_version(source: Path, target: Path, replacements: dict[str, str])
     return target
 
 
-def test_an_incompatible_core_and_backend_pair_is_refused_by_pip(
+def test_an_incompatible_core_and_backend_pair_is_refused(
     tmp_path: Path, wheelhouse: Wheelhouse, postgres_venv: Venv
 ) -> None:
     venv = postgres_venv
@@ -304,3 +304,23 @@ def test_an_incompatible_core_and_backend_pair_is_refused_by_pip(
 
     assert venv.installed() == before  # nothing was changed
     assert_version_lines(venv, "postgres")
+
+    # Upgrading the core alone is where pip only warns (it does not weigh the installed
+    # backend's requirement); the plugin host then refuses the backend, without importing it.
+    # (This changes the module's postgres environment, so it comes last.)
+    upgraded = venv.pip(
+        *wheelhouse.install_args(others / "core"), "--upgrade", f"orcheo-storage=={next_minor}.0"
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert (
+        f"orcheo-storage-postgres {VERSION} requires orcheo-storage[chatkit]<{next_minor},>={major}.{minor}, "
+        f"but you have orcheo-storage {next_minor}.0 which is incompatible"
+    ) in upgraded.stderr
+    code, rows = venv.backends()
+    assert code == 0
+    assert rows["memory"]["status"] == "ok"
+    assert rows["postgres"]["status"] == "broken"
+    assert rows["postgres"]["error"].startswith(
+        f"orcheo-storage-postgres {VERSION} requires orcheo-storage<{next_minor},>={major}.{minor}, "
+        f"but orcheo-storage {next_minor}.0 is installed"
+    )
