@@ -103,6 +103,7 @@ def _item(text: str) -> ThreadItem:
     return ITEM.validate_python(loads(text))
 
 
+@chat_rules.accepts_mapping_context
 class SqliteChatStore(Store[ChatContext]):
     """A ChatKit ``Store`` (plus the :class:`~orcheo_storage.protocols.chat.ChatStore`
     extras) on the chat file. Loads are scoped to the context's workflow."""

@@ -21,6 +21,7 @@ from orcheo_storage.cli._common import (
 )
 from orcheo_storage.errors import ForeignFilesError, LegacyFilesError, PluginError
 from orcheo_storage.plugins.registry import BackendRegistry, create_registry
+from orcheo_storage.plugins.selection import select_backend
 from orcheo_storage.protocols.backend import Subsystem
 from orcheo_storage.settings import StorageSettings
 
@@ -169,7 +170,7 @@ async def _check(
     """
     check = BackendCheck(name, [s.value for s in subsystems])
     try:
-        backend = registry.get(name)
+        backend = select_backend(registry, settings, name)
     except PluginError as exc:
         check.problems.append(str(exc))
         return check

@@ -61,6 +61,7 @@ def _texts(value: Any) -> list[str]:
     return []
 
 
+@chat_rules.accepts_mapping_context
 class MemoryChatStore(Store[ChatContext]):
     """A ChatKit ``Store`` (plus the :class:`~orcheo_storage.protocols.chat.ChatStore`
     extras) over a session's state. Loads are scoped to the context's workflow."""

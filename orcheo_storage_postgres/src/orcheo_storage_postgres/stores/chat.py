@@ -158,6 +158,7 @@ def _item_doc(item: ThreadItem) -> Any:
     return normalise_json(item.model_dump(mode="json"), "item")
 
 
+@rules.accepts_mapping_context
 class PostgresChatStore(Store[ChatContext]):
     """ChatKit threads, items and attachments on PostgreSQL."""
 
