@@ -235,7 +235,8 @@ class MemoryChatStore(Store[ChatContext]):
             raise DuplicateError("chat item", clean.id)
         if existing is not None:
             existing.item = clean
-            existing.document = None  # the saved item replaces what an import gave        else:
+            existing.document = None  # the saved item replaces what an import gave
+        else:
             ordinal = self._next_ordinal(thread_id)
             self._state.put_item(
                 clean.id, ItemRow(thread_id=thread_id, ordinal=ordinal, item=clean)
