@@ -80,13 +80,13 @@ def _db(path: Path, ddl: list[str], rows: dict[str, list[tuple[Any, ...]]]) -> N
 
 
 def _workflow_payload(wid: str, name: str, handle: str | None, archived: bool) -> str:
+    # Orcheo's Workflow model as it dumps it: publication flat, chat config under `chatkit`.
     return json.dumps({
-        "id": wid, "name": name, "handle": handle, "slug": name.lower(), "description": None,
-        "tags": ["legacy"], "is_archived": archived, "draft_access": "personal",
-        "publication": {"is_public": False, "published_at": None, "published_by": None,
-                        "require_login": False},
-        "chat": None, "created_at": T, "updated_at": T, "audit_log": [],
-        "legacy_only_field": "dropped and reported",
+        "id": wid, "created_at": T, "updated_at": T, "audit_log": [], "name": name,
+        "handle": handle, "slug": name.lower(), "description": None, "tags": ["legacy"],
+        "is_archived": archived, "draft_access": "personal", "is_public": False,
+        "published_at": None, "published_by": None, "require_login": False,
+        "share_url": None, "chatkit": None,
     })  # fmt: skip
 
 
@@ -101,10 +101,10 @@ def build_legacy(folder: Path, *, old: bool) -> None:
         )
     )
     wf_rows = [
-        (IDS["wf"], _workflow_payload(IDS["wf"], "Alpha", "alpha" if old else None, False), T, T),
+        (IDS["wf"], _workflow_payload(IDS["wf"], "Alpha", "alpha", False), T, T),
         (IDS["wf2"], _workflow_payload(IDS["wf2"], "Beta", None, True), T, T),
     ]
-    if not old:  # the columns are authoritative: handle set only there, archive flag too
+    if not old:  # the mirrored columns, as Orcheo writes them beside the payload
         wf_rows = [
             (r[0], h, a, r[1], r[2], r[3])
             for r, h, a in zip(wf_rows, ("alpha", None), (0, 1), strict=True)
@@ -119,7 +119,8 @@ def build_legacy(folder: Path, *, old: bool) -> None:
         "notes": None,
         "created_by": "ann",
         "created_at": T,
-        "checksum": "abc",
+        "updated_at": T,
+        "mermaid": None,
         "audit_log": [],
     }
     run = {
@@ -162,7 +163,8 @@ def build_legacy(folder: Path, *, old: bool) -> None:
         "platform": "slack",
         "bot_identity_key": "b",
         "config": {"c": 1},
-        "status": "active",
+        "status": "paused",
+        "last_event_at": T,
         "created_at": T,
         "updated_at": T,
         "audit_log": [],
@@ -196,12 +198,12 @@ def build_legacy(folder: Path, *, old: bool) -> None:
         "workflow_versions": [(IDS["ver"], IDS["wf"], 1, json.dumps(version), T, T)],
         "workflow_runs": [(IDS["run"], IDS["wf"], IDS["ver"], "succeeded", "cron", json.dumps(run), T, T)],
         "workflow_run_remediations": [(IDS["rem"], IDS["wf"], IDS["ver"], IDS["run"], "pending", "fp", "abc", json.dumps(rem), 0, T, T)],
-        "webhook_triggers": [(IDS["wf"], json.dumps({"allowed_methods": ["post"], "shared_secret": "hook-secret"}))],
+        "webhook_triggers": [(IDS["wf"], json.dumps({"allowed_methods": ["POST"], "shared_secret": "hook-secret"}))],
         "cron_triggers": [cron_row],
         "retry_policies": [(IDS["wf"], json.dumps({"max_attempts": 5}))],
         "listener_subscriptions": [(IDS["sub"], IDS["wf"], IDS["ver"], "n", "slack", "b", "paused", None, None, T, None, json.dumps(sub), T, T)],
-        "listener_cursors": [(IDS["sub"], json.dumps({"fields": {"ts": "1"}, "metadata": {}}), T)],
-        "listener_dedupe": [(IDS["sub"], "evt-1", "{}", (NOW + timedelta(days=1)).isoformat())],
+        "listener_cursors": [(IDS["sub"], json.dumps({"subscription_id": IDS["sub"], "telegram_offset": 41, "metadata": {}, "updated_at": T}), T)],
+        "listener_dedupe": [(IDS["sub"], "evt-1", json.dumps({"subscription_id": IDS["sub"], "dedupe_key": "evt-1", "created_at": T, "expires_at": (NOW + timedelta(days=1)).isoformat()}), (NOW + timedelta(days=1)).isoformat())],
         "execution_history": [("exec-1", IDS["wf"], '{"x": 1}', "{}", '["t"]', "[]", "{}", None, "completed", T, T, None, None, None, None, None)],
         "execution_history_steps": [("exec-1", i, T, json.dumps({"step": i, "big": 2**65})) for i in range(3)],
         "agentensor_checkpoints": [(IDS["ckpt"], IDS["wf"], 1, "{}", '{"score": 0.75}', "{}", None, 1, T)],
@@ -282,9 +284,11 @@ def build_legacy(folder: Path, *, old: bool) -> None:
         "message": "soon",
         "credential_id": IDS["cred"],
         "template_id": None,
-        "acknowledged": False,
+        "is_acknowledged": False,
+        "scope": {"workflow_ids": [], "workspace_ids": [], "roles": []},
         "created_at": T,
         "updated_at": T,
+        "audit_log": [],
     }
     _db(folder / "vault.sqlite", [
         "CREATE TABLE credentials (id TEXT PRIMARY KEY, workflow_id TEXT, name TEXT, provider TEXT, created_at TEXT, updated_at TEXT, payload TEXT)",

@@ -5,22 +5,16 @@ fixture plugin distributions (tests/fixtures/plugins/), driven through the insta
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 import textwrap
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
+from venv_support import ROOT, UV, Venv
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = ROOT / "tests" / "fixtures" / "plugins"
-UV = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
 
 # Opens storage with the settings of the environment, writes and reads back one workflow.
 SNIPPET = textwrap.dedent(
@@ -40,50 +34,17 @@ SNIPPET = textwrap.dedent(
 )
 
 
-class Venv:
-    """A fresh virtual environment in ``path``, with helpers to install into and run it."""
-
-    def __init__(self, path: Path, home: Path) -> None:
-        self.path = path
-        self.home = home  # HOME of every process, so nothing touches the real ~/.orcheo
-        subprocess.run([UV, "venv", "-q", "--python", sys.executable, str(path)], check=True)
-
-    @property
-    def python(self) -> str:
-        return str(self.path / "bin" / "python")
-
-    def install(self, *requirements: str | Path) -> None:
-        """Install from uv's cache when it holds everything (works offline), else from PyPI."""
-        command = [UV, "pip", "install", "-q", "--python", self.python, *map(str, requirements)]
-        cached = subprocess.run([*command, "--offline"], capture_output=True, timeout=300)
-        if cached.returncode != 0:
-            subprocess.run(command, check=True, timeout=300)
-
-    def env(self, extra: Mapping[str, str]) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("ORCHEO_", "VIRTUAL_ENV"))}
-        env.update(HOME=str(self.home), **extra)
-        return env
-
-    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            list(args), capture_output=True, text=True, env=self.env(env), timeout=120, check=False
-        )
-
-    def backends(self, **env: str) -> tuple[int, dict[str, dict[str, Any]]]:
-        done = self.run(str(self.path / "bin" / "orcheo-storage"), "backends", "--json", **env)
-        return done.returncode, {row["name"]: row for row in json.loads(done.stdout)}
-
-    def open_storage(self, backend: str, **env: str) -> subprocess.CompletedProcess[str]:
-        selected = {
-            f"ORCHEO_{name}_BACKEND": backend
-            for name in ("REPOSITORY", "CHECKPOINT", "CHATKIT", "VAULT", "AUTH_SERVICE_TOKEN")
-        }
-        return self.run(self.python, "-c", SNIPPET, **selected, **env)
+def open_storage(venv: Venv, backend: str, **env: str) -> subprocess.CompletedProcess[str]:
+    selected = {
+        f"ORCHEO_{name}_BACKEND": backend
+        for name in ("REPOSITORY", "CHECKPOINT", "CHATKIT", "VAULT", "AUTH_SERVICE_TOKEN")
+    }
+    return venv.run(venv.python, "-c", SNIPPET, **selected, **env)
 
 
 def core_with(tmp_path: Path, *plugins: str) -> Venv:
     venv = Venv(tmp_path / "venv", tmp_path / "home")
-    venv.install(f"{ROOT / 'orcheo_storage'}[cli]", *(PLUGINS / p for p in plugins))
+    venv.install(ROOT / "orcheo_storage", *(PLUGINS / p for p in plugins))
     return venv
 
 
@@ -107,13 +68,13 @@ def test_core_plus_one_backend_is_listed_and_selected(tmp_path: Path) -> None:
     )  # fmt: skip
     assert "workflows" in toy["subsystems"]
 
-    opened = venv.open_storage("toy")
+    opened = open_storage(venv, "toy")
     assert opened.returncode == 0, opened.stderr
     result = json.loads(opened.stdout)
     assert result["name"] == "discovered"
     assert set(result["backends"].values()) == {"toy"}
 
-    missing = venv.open_storage("sqlite")
+    missing = open_storage(venv, "sqlite")
     assert missing.returncode != 0
     assert (
         "storage backend 'sqlite' is not installed. Install it with: pip install orcheo-storage-sqlite"
@@ -137,11 +98,11 @@ def test_broken_and_wrong_api_plugins_are_reported_and_do_not_stop_the_good_one(
     assert (wrong["distribution"], wrong["version"]) == ("orcheo-storage-wrongapi", "0.3.1")
     assert "implements storage API version 999, this host supports version 1" in wrong["error"]
 
-    good = venv.open_storage("toy")
+    good = open_storage(venv, "toy")
     assert good.returncode == 0, good.stderr
     assert json.loads(good.stdout)["name"] == "discovered"
 
-    selected_broken = venv.open_storage("broken")
+    selected_broken = open_storage(venv, "broken")
     assert selected_broken.returncode != 0
     assert (
         "BackendBrokenError: storage backend 'broken' (orcheo-storage-broken 0.3.1) is installed "
@@ -150,11 +111,11 @@ def test_broken_and_wrong_api_plugins_are_reported_and_do_not_stop_the_good_one(
     ) in selected_broken.stderr
     assert "The above exception was the direct cause" in selected_broken.stderr  # chained
 
-    selected_wrong = venv.open_storage("wrongapi")
+    selected_wrong = open_storage(venv, "wrongapi")
     assert selected_wrong.returncode != 0
     assert "storage API version 999" in selected_wrong.stderr
 
-    strict = venv.open_storage("toy", ORCHEO_PLUGINS_STRICT="true")
+    strict = open_storage(venv, "toy", ORCHEO_PLUGINS_STRICT="true")
     assert strict.returncode != 0
     assert "BackendBrokenError" in strict.stderr
     assert "'broken' (orcheo-storage-broken 0.3.1)" in strict.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from orcheo_storage.keys import cipher_for
-from orcheo_storage.migration.legacy.fitting import LegacyRowError
+from orcheo_storage.migration.manifest import MigrationError
 from orcheo_storage.migration.run import MigrationSummary, migrate
 from orcheo_storage.models.chat import ChatContext
 from orcheo_storage.protocols.backend import BackendSession
@@ -59,9 +59,10 @@ async def _read_back(target: BackendSession, summary: MigrationSummary, *, old: 
     assert counts["service_token_audit"] == 2
     assert counts["cron_dispatch"] == (0 if old else 1)
     unmapped = summary.exported.manifest.unmapped
-    assert "workflows.sqlite: table some_table_from_the_future is not migrated" in unmapped
-    assert "workflows.payload.legacy_only_field: dropped in 2 row(s)" in unmapped
-    assert "service_tokens.allowed_ip_ranges: dropped in 1 row(s)" in unmapped
+    assert "workflows.sqlite:some_table_from_the_future: empty table not migrated" in unmapped
+    accounting = summary.exported.manifest.accounting
+    assert accounting["dropped"] == {}
+    assert accounting["lost"] == {}
 
     wf_id, ver_id, run_id = (uuid.UUID(IDS[k]) for k in ("wf", "ver", "run"))
     repo = target.workflows()
@@ -84,7 +85,7 @@ async def _read_back(target: BackendSession, summary: MigrationSummary, *, old: 
     assert [s.status.value for s in subs] == ["paused"]
     cursor = await target.listeners().get_cursor(subs[0].id)
     assert cursor is not None
-    assert cursor.fields == {"ts": "1"}
+    assert cursor.fields == {"telegram_offset": 41}
     assert (await target.remediations().get_candidate(uuid.UUID(IDS["rem"]))).context == {
         "trace": [1]
     }
@@ -115,11 +116,12 @@ async def _read_back(target: BackendSession, summary: MigrationSummary, *, old: 
 async def test_legacy_vault_needs_the_right_key(tmp_path: Path) -> None:
     legacy = tmp_path / "legacy"
     build_legacy(legacy, old=False)
-    async with pg_target(tmp_path) as target, legacy_source(legacy, key="not the key") as source:
-        with pytest.raises(
-            LegacyRowError, match=r"vault.sqlite credentials row .*failed authentication"
-        ):
-            await migrate(source, target, tmp_path / "export", verify_against_source=False)
+    async with pg_target(tmp_path) as target:
+        with pytest.raises(MigrationError, match="the legacy vault key does not open") as info:
+            async with legacy_source(legacy, key="not the key") as source:
+                await migrate(source, target, tmp_path / "export")
+        assert "ORCHEO_LEGACY_VAULT_ENCRYPTION_KEY" in str(info.value)
+        assert await target.bulk().count_rows("workflows") == 0  # refused before writing
 
 
 async def test_legacy_key_file_beside_the_vault_is_used(tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ def _server_has_lz4() -> bool:
     return True
 
 
-def test_the_step_is_appended_after_the_others() -> None:
+def test_the_step_is_step_nine() -> None:
     assert (STEPS[8].version, STEPS[8].name) == (9, "lz4_documents")
 
 

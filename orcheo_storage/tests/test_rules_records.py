@@ -31,13 +31,28 @@ WF = uuid.uuid4()
 # --- versions ---------------------------------------------------------------------------------------
 
 
-def test_checksum_is_sha256_of_sorted_compact_json() -> None:
-    graph: dict[str, Any] = {"b": [1, 2.5, {"y": None, "x": True}], "a": "é"}
+def test_checksum_is_orcheos_rule() -> None:
+    # Orcheo: sha256(json.dumps(graph, sort_keys=True, separators=(",", ":"))): ASCII
+    # escapes, floats by repr, big integers as digits.
+    graph: dict[str, Any] = {
+        "b": [1, 2.5, {"y": None, "x": True}, 2.0, 1e-07, -0.0, 2**70],
+        "a": "é 東京 😀",
+    }
     expected = hashlib.sha256(
-        json.dumps(graph, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        json.dumps(graph, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
     assert versions.graph_checksum(graph) == expected
-    assert versions.graph_checksum({"a": "é", "b": graph["b"]}) == expected  # key order irrelevant
+    assert versions.graph_checksum({"a": graph["a"], "b": graph["b"]}) == expected  # key order
+    assert versions.graph_checksum({"a": 1}) == (
+        # Pinned: what today's Orcheo stores for this graph.
+        hashlib.sha256(b'{"a":1}').hexdigest()
+    )
+
+
+def test_checksum_writes_a_decimal_as_its_exact_literal() -> None:
+    exact = Decimal("0.1000000000000000000000001")
+    want = hashlib.sha256(b'{"d":0.1000000000000000000000001,"e":"\\u00e9"}').hexdigest()
+    assert versions.graph_checksum({"e": "é", "d": exact}) == want
 
 
 def test_new_version_validates_and_checksums() -> None:

@@ -138,8 +138,10 @@ async def test_history_tokens_agentensor(session: PostgresSession) -> None:
     tokens = session.service_tokens()
     h = hashlib.sha256(b"secret").hexdigest()
     token = ServiceToken(identifier="t1", secret_hash=h, issued_at=utcnow())
-    await tokens.create(token)
-    assert await tokens.get_by_hash(h) == token
+    created = await tokens.create(token)
+    assert created.created_at is not None
+    assert created == token.model_copy(update={"created_at": created.created_at})
+    assert await tokens.get_by_hash(h) == created
     await tokens.record_usage("t1", ip="1.2.3.4")
     assert (await tokens.get_by_id("t1")).use_count == 1
     revoked = await tokens.revoke("t1", reason="leak")

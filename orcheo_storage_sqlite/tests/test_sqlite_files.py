@@ -26,6 +26,10 @@ def settings(folder: Path, **overrides: object) -> StorageSettings:
     return StorageSettings(**values)  # type: ignore[arg-type]
 
 
+def _modes(folder: Path) -> dict[str, int]:
+    return {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
+
+
 async def test_database_files_and_their_wal_and_shm_are_private(tmp_path: Path) -> None:
     old = os.umask(0o022)  # the usual umask: files would be 0644 by default
     try:
@@ -33,11 +37,10 @@ async def test_database_files_and_their_wal_and_shm_are_private(tmp_path: Path) 
             wf = await storage.workflows.create_workflow(name="private", actor="t")
             await storage.vault.create_credential(name="c", provider="p", secret="s", actor="t")
             assert (await storage.workflows.get_workflow(wf.id)).name == "private"
-            files = sorted(p.name for p in tmp_path.iterdir())
-            assert {"wf.sqlite-wal", "wf.sqlite-shm", "vault.sqlite-wal"} <= set(files)
-            for path in tmp_path.iterdir():
-                mode = stat.S_IMODE(path.stat().st_mode)
-                assert mode == 0o600, f"{path.name}: {oct(mode)}"
+            modes = _modes(tmp_path)
+            assert {"wf.sqlite-wal", "wf.sqlite-shm", "vault.sqlite-wal"} <= set(modes)
+            for name, mode in modes.items():
+                assert mode == 0o600, f"{name}: {oct(mode)}"
     finally:
         os.umask(old)
 

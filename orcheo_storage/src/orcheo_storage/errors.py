@@ -8,7 +8,7 @@ reaches a caller. Messages never contain connection strings or secrets.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 
 class StorageError(Exception):
@@ -31,6 +31,10 @@ class NotFoundError(StorageError):
     def __init__(self, key: Any, message: str | None = None) -> None:
         self.key = key
         super().__init__(message or f"{self.entity} not found: {key}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from key and message (the default would pass the message as the key).
+        return type(self), (self.key, str(self))
 
 
 class WorkflowNotFoundError(NotFoundError):
@@ -81,16 +85,16 @@ class AlertNotFoundError(NotFoundError):
     entity = "governance alert"
 
 
-class ThreadNotFoundError(NotFoundError):
-    entity = "chat thread"
+# ThreadNotFoundError, ItemNotFoundError and AttachmentNotFoundError (the ChatKit store's) are
+# also chatkit.store.NotFoundError, so the real ChatKit server answers them as not found. They
+# are defined in orcheo_storage._chat_errors and imported from there on first use (see
+# __getattr__ below), so that importing this module does not import ChatKit.
+_CHAT_ERRORS = frozenset({"ThreadNotFoundError", "ItemNotFoundError", "AttachmentNotFoundError"})
 
-
-class ItemNotFoundError(NotFoundError):
-    entity = "chat item"
-
-
-class AttachmentNotFoundError(NotFoundError):
-    entity = "chat attachment"
+if TYPE_CHECKING:
+    from orcheo_storage._chat_errors import AttachmentNotFoundError as AttachmentNotFoundError
+    from orcheo_storage._chat_errors import ItemNotFoundError as ItemNotFoundError
+    from orcheo_storage._chat_errors import ThreadNotFoundError as ThreadNotFoundError
 
 
 # --- conflicts and state -------------------------------------------------------------------------
@@ -182,6 +186,44 @@ class ConfigurationError(StorageError):
     """Settings are invalid or inconsistent (raised at start-up)."""
 
 
+class SchemaBehindError(ConfigurationError):
+    """Schema steps are pending and ``ORCHEO_AUTO_MIGRATE`` is off.
+
+    Attributes:
+        pending: labels of the steps not yet applied.
+    """
+
+    def __init__(self, message: str, pending: list[str]) -> None:
+        self.pending = list(pending)
+        super().__init__(message)
+
+
+class ForeignFilesError(ConfigurationError):
+    """A backend was pointed at database files it did not write, in a layout it does not know.
+
+    Nothing was opened or changed. Attributes:
+        files: path -> layout found (``"orcheo-legacy"``, ``"mixed"``, ``"unknown"``,
+            ``"not-sqlite"``).
+    """
+
+    def __init__(self, message: str, files: dict[str, str]) -> None:
+        self.files = dict(files)
+        super().__init__(message)
+
+
+class LegacyFilesError(ForeignFilesError):
+    """Some of those files are today's Orcheo files: they must be migrated, not opened.
+
+    Attributes:
+        commands: destination (``"postgres"``, ``"sqlite"``) -> the exact ``orcheo-storage
+            migrate run`` command that carries the files there.
+    """
+
+    def __init__(self, message: str, files: dict[str, str], commands: dict[str, str]) -> None:
+        self.commands = dict(commands)
+        super().__init__(message, files)
+
+
 class PluginError(ConfigurationError):
     """Base of the errors raised while discovering or selecting a backend plugin."""
 
@@ -210,6 +252,31 @@ class BackendNotInstalledError(PluginError):
         )
 
 
+class DefaultBackendNotInstalledError(BackendNotInstalledError):
+    """The backend some subsystems use by default (their variable is not set) is not installed.
+
+    Attributes:
+        variables: the unset ``ORCHEO_*_BACKEND`` variables that default to ``name``.
+        installed: names of the backends that are installed.
+    """
+
+    def __init__(
+        self, name: str, distribution: str, variables: list[str], installed: list[str]
+    ) -> None:
+        self.name = name
+        self.distribution = distribution
+        self.variables = variables
+        self.installed = installed
+        choices = ", ".join(installed) or "none"
+        PluginError.__init__(
+            self,
+            f"storage backend {name!r} is not installed. It is the default of "
+            f"{', '.join(variables)}, which {'is' if len(variables) == 1 else 'are'} not set: "
+            f"set {'it' if len(variables) == 1 else 'them'} to an installed backend "
+            f"({choices}), or install it with: pip install {distribution}",
+        )
+
+
 class BackendBrokenError(PluginError):
     """A backend is installed but failed to load or validate (original error chained)."""
 
@@ -228,6 +295,23 @@ class ApiVersionMismatchError(PluginError):
     """A plugin implements a storage API version this host does not support."""
 
 
-__all__ = [
-    name for name, obj in globals().items() if isinstance(obj, type) and issubclass(obj, Exception)
-]
+def __getattr__(name: str) -> Any:
+    if name in _CHAT_ERRORS:
+        from orcheo_storage import _chat_errors
+
+        return getattr(_chat_errors, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _CHAT_ERRORS)
+
+
+__all__ = sorted(
+    [
+        name
+        for name, obj in globals().items()
+        if isinstance(obj, type) and issubclass(obj, Exception)
+    ]
+    + list(_CHAT_ERRORS)
+)

@@ -216,6 +216,14 @@ class StorageSettings(BaseSettings):
         """Which backend serves each subsystem."""
         return {sub: getattr(self, setting) for sub, setting in SUBSYSTEM_SETTING.items()}
 
+    def defaulted_backend_variables(self, name: str) -> list[str]:
+        """The ``ORCHEO_*_BACKEND`` variables that select ``name`` only by default (not set)."""
+        return [
+            f"ORCHEO_{setting.upper()}"
+            for setting in BACKEND_SETTINGS
+            if getattr(self, setting) == name and setting not in self.model_fields_set
+        ]
+
     def token_db_path(self) -> Path:
         """Service tokens live beside the repository file unless configured."""
         if self.auth_service_token_db_path is not None:

@@ -12,6 +12,7 @@ from orcheo_storage.errors import ConfigurationError, UnsupportedError
 from orcheo_storage.keycheck import verify_vault_key
 from orcheo_storage.keys import cipher_for
 from orcheo_storage.plugins.registry import BackendRegistry, create_registry
+from orcheo_storage.plugins.selection import select_backend
 from orcheo_storage.protocols.agentensor import AgentensorStore
 from orcheo_storage.protocols.backend import (
     BackendManifest,
@@ -176,13 +177,16 @@ async def open_storage(
 
     Raises:
         ConfigurationError: invalid settings, a selection error (unknown, not installed or
-            broken backend) from the plugin host, or a vault key that is not this vault's.
+            broken backend) from the plugin host (a backend selected only by default that is
+            not installed names the variables to set:
+            :class:`~orcheo_storage.errors.DefaultBackendNotInstalledError`), or a vault key
+            that is not this vault's.
     """
     settings = settings or load_settings()
     registry = registry or create_registry(strict=settings.plugins_strict)
     backends: dict[str, StorageBackend] = {}
     for name in dict.fromkeys(settings.selected_backends().values()):
-        backends[name] = registry.get(name)
+        backends[name] = select_backend(registry, settings, name)
     sessions: dict[str, BackendSession] = {}
     try:
         for name, backend in backends.items():

@@ -100,6 +100,7 @@ class CredentialVault:
             oauth_expires_at=self._oauth_expiry(oauth_tokens),
             created_at=now,
             updated_at=now,
+            last_rotated_at=now,
             audit_log=[audit(actor, "credential_created", now)],
         )
         await self._records.insert_credential(self._seal(credential, secret, oauth_tokens))
@@ -150,6 +151,7 @@ class CredentialVault:
         credential = record.credential.model_copy(
             update={
                 "updated_at": now,
+                "last_rotated_at": now,
                 "audit_log": [
                     *record.credential.audit_log,
                     audit(actor, "credential_rotated", now),
@@ -203,6 +205,7 @@ class CredentialVault:
                 **record.credential.model_dump(),
                 "health_status": target,
                 "health_reason": reason,
+                "health_checked_at": now,
                 "updated_at": now,
                 "audit_log": [*record.credential.audit_log, event],
             },
@@ -293,8 +296,13 @@ class CredentialVault:
         severity: AlertSeverity | str = AlertSeverity.WARNING,
         credential_id: uuid.UUID | None = None,
         template_id: uuid.UUID | None = None,
+        access: AccessScope | dict[str, Any] | None = None,
+        actor: str = "governance",
     ) -> GovernanceAlert:
-        """Add an alert, or update the matching unacknowledged one (same kind and references)."""
+        """Add an alert, or update the matching unacknowledged one (same kind and references).
+
+        A new alert's audit log starts with ``alert_created`` (kind and severity), as Orcheo's.
+        """
         now = utcnow()
         alert = build(
             GovernanceAlert,
@@ -304,9 +312,14 @@ class CredentialVault:
             message=message,
             credential_id=credential_id,
             template_id=template_id,
+            access=access or {},
             created_at=now,
             updated_at=now,
         )
+        created = audit(
+            actor, "alert_created", now, {"kind": alert.kind, "severity": alert.severity.value}
+        )
+        alert = alert.model_copy(update={"audit_log": [created]})
         return await self._records.upsert_alert(alert)
 
     async def list_alerts(self, *, include_acknowledged: bool = False) -> list[GovernanceAlert]:
@@ -324,6 +337,7 @@ class CredentialVault:
                 "acknowledged_by": actor,
                 "acknowledged_at": now,
                 "updated_at": now,
+                "audit_log": [*alert.audit_log, audit(actor, "alert_acknowledged", now)],
             }
         )
         await self._records.replace_alert(updated)

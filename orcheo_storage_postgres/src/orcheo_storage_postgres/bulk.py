@@ -174,10 +174,10 @@ SPECS: dict[str, _Spec] = {
     "listener_cursors": _model_spec(c.CURSORS, "subscription_id"),
     "listener_dedupe": _Spec(
         "listener_dedupe",
-        ("subscription_id", "dedupe_key", "expires_at"),
+        ("subscription_id", "dedupe_key", "expires_at", "created_at"),
         frozenset(),
         "subscription_id, dedupe_key",
-        _stamped(("expires_at",)),
+        _stamped(("expires_at", "created_at")),
     ),
     "remediation_candidates": _model_spec(c.CANDIDATES, "id"),
     "run_histories": _model_spec(c.HISTORIES, "execution_id"),

@@ -437,6 +437,31 @@ END
 $$;
 """
 
+# Every field today's Orcheo stores has a place: the workflow's share URL, a version's
+# mermaid text and update time, a remediation's graph format / created version / audit log,
+# a dedupe record's creation time, service-token bookkeeping, credential rotation and
+# health-check times, an alert's access scope and audit log.
+_ORCHEO_FIDELITY = """
+ALTER TABLE workflows ADD COLUMN share_url TEXT;
+ALTER TABLE workflow_versions ADD COLUMN mermaid TEXT, ADD COLUMN updated_at TIMESTAMPTZ;
+UPDATE workflow_versions SET updated_at = created_at;
+ALTER TABLE workflow_versions ALTER COLUMN updated_at SET NOT NULL;
+ALTER TABLE remediation_candidates ADD COLUMN graph_format TEXT,
+    ADD COLUMN created_version_id UUID,
+    ADD COLUMN audit_log JSONB NOT NULL DEFAULT '[]';
+ALTER TABLE listener_dedupe ADD COLUMN created_at TIMESTAMPTZ;
+ALTER TABLE service_tokens ADD COLUMN created_at TIMESTAMPTZ, ADD COLUMN created_by TEXT,
+    ADD COLUMN rotated_from TEXT, ADD COLUMN revoked_by TEXT,
+    ADD COLUMN allowed_ip_ranges JSONB, ADD COLUMN rate_limit_override BIGINT;
+UPDATE service_tokens SET created_at = issued_at;
+ALTER TABLE vault_credentials ADD COLUMN last_rotated_at TIMESTAMPTZ,
+    ADD COLUMN health_checked_at TIMESTAMPTZ;
+ALTER TABLE vault_alerts
+    ADD COLUMN access JSONB NOT NULL
+        DEFAULT '{"workflow_ids": [], "workspace_ids": [], "roles": []}',
+    ADD COLUMN audit_log JSONB NOT NULL DEFAULT '[]';
+"""
+
 # One small envelope per vault key id, so a wrong key is refused at start-up.
 _VAULT_KEY_CHECKS = """
 CREATE TABLE vault_key_checks (
@@ -457,7 +482,8 @@ STEPS: tuple[Step, ...] = (
     Step(7, "list_indexes", _LIST_INDEXES),
     Step(8, "reopenable_remediations", _REOPENABLE_REMEDIATIONS),
     Step(9, "lz4_documents", _LZ4_DOCUMENTS),
-    Step(10, "vault_key_checks", _VAULT_KEY_CHECKS),
+    Step(10, "orcheo_fidelity", _ORCHEO_FIDELITY),
+    Step(11, "vault_key_checks", _VAULT_KEY_CHECKS),
 )
 """Append-only. The version of step ``i`` is ``i + 1``."""
 

@@ -54,9 +54,7 @@ def translate(exc: BaseException) -> BaseException:
     if isinstance(exc, sqlite3.DataError):
         return ValidationError(f"value rejected by SQLite: {exc}")
     if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError):
-        return BackendUnavailableError(
-            f"SQLite error: {exc.__class__.__name__}: {first_line(exc)}"
-        )
+        return BackendUnavailableError(f"SQLite error: {exc.__class__.__name__}: {first_line(exc)}")
     return StorageError(f"SQLite error: {exc.__class__.__name__}")
 
 

@@ -257,6 +257,7 @@ MAPPINGS: dict[str, Mapping] = {
             ("subscription_id", "subscription_id", "raw"),
             ("dedupe_key", "dedupe_key", "raw"),
             ("expires_at", "expires_at", "ts"),
+            ("created_at", "created_at", "ts"),
         ),
     ),
     "remediation_candidates": _model_mapping("repository", CANDIDATES),

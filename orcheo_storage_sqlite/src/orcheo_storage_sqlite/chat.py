@@ -103,6 +103,7 @@ def _item(text: str) -> ThreadItem:
     return ITEM.validate_python(loads(text))
 
 
+@chat_rules.accepts_mapping_context
 class SqliteChatStore(Store[ChatContext]):
     """A ChatKit ``Store`` (plus the :class:`~orcheo_storage.protocols.chat.ChatStore`
     extras) on the chat file. Loads are scoped to the context's workflow."""
@@ -373,8 +374,7 @@ class SqliteChatStore(Store[ChatContext]):
             raise AttachmentNotFoundError(attachment_id)
         doc = loads(row[1])
         assert isinstance(doc, dict)
-        doc["thread_id"] = row[0]  # unlinked rows keep their document, not their thread
-        return ATTACHMENT.validate_python(doc)
+        return ATTACHMENT.validate_python(chat_rules.bound_to(doc, row[0]))
 
     async def delete_attachment(self, attachment_id: str, context: ChatContext) -> None:
         await self._db.write(lambda conn: conn.execute(q.DELETE_ATTACHMENT, (attachment_id,)))

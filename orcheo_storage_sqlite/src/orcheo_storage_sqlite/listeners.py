@@ -39,8 +39,10 @@ _GET_CURSOR = "SELECT fields, metadata, updated_at FROM listener_cursors WHERE s
 _DEDUPE_EXPIRY = (
     "SELECT expires_at FROM listener_dedupe WHERE subscription_id = ? AND dedupe_key = ?"
 )
-_DEDUPE_SET = """INSERT INTO listener_dedupe (subscription_id, dedupe_key, expires_at) VALUES (?, ?, ?)
-ON CONFLICT (subscription_id, dedupe_key) DO UPDATE SET expires_at = excluded.expires_at"""
+_DEDUPE_SET = """INSERT INTO listener_dedupe (subscription_id, dedupe_key, expires_at, created_at)
+VALUES (?, ?, ?, ?)
+ON CONFLICT (subscription_id, dedupe_key)
+DO UPDATE SET expires_at = excluded.expires_at, created_at = excluded.created_at"""
 _PRUNE = "DELETE FROM listener_dedupe WHERE expires_at <= ?"
 
 
@@ -226,7 +228,7 @@ class SqliteListenerStore:
             _require(conn, subscription_id)
             if not _dedupe_open(conn, sub_id, dedupe_key, now):
                 return False
-            conn.execute(_DEDUPE_SET, (sub_id, dedupe_key, ts(expires)))
+            conn.execute(_DEDUPE_SET, (sub_id, dedupe_key, ts(expires), ts(now)))
             return True
 
         return await self._db.write(job)
@@ -261,7 +263,7 @@ class SqliteListenerStore:
                 input_payload=input_payload,
                 runnable_config=runnable_config,
             )
-            conn.execute(_DEDUPE_SET, (sub_id, dedupe_key, ts(expires)))
+            conn.execute(_DEDUPE_SET, (sub_id, dedupe_key, ts(expires), ts(now)))
             insert_run(conn, run)
             return run
 

@@ -50,6 +50,8 @@ class SqliteRemediationStore:
         version_checksum: str,
         context: dict[str, Any] | None = None,
         classification: str | None = None,
+        graph_format: str | None = None,
+        actor: str = "system",
     ) -> RemediationCandidate:
         candidate = remediation_rules.new_candidate(
             workflow_id=workflow_id,
@@ -60,6 +62,8 @@ class SqliteRemediationStore:
             now=utcnow(),
             context=context,
             classification=classification,
+            graph_format=graph_format,
+            actor=actor,
         )
 
         def job(conn: sqlite3.Connection) -> RemediationCandidate:
@@ -106,6 +110,8 @@ class SqliteRemediationStore:
         artifacts: dict[str, Any] | None = None,
         validation_result: dict[str, Any] | None = None,
         last_error: str | None = None,
+        created_version_id: UUID | None = None,
+        actor: str | None = None,
     ) -> RemediationCandidate:
         status = _status(target)
 
@@ -120,6 +126,8 @@ class SqliteRemediationStore:
                 artifacts=artifacts,
                 validation_result=validation_result,
                 last_error=last_error,
+                created_version_id=created_version_id,
+                actor=actor,
             )
             CANDIDATES.update_row(conn, updated)
             return updated

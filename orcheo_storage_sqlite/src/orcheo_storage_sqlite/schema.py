@@ -282,6 +282,60 @@ REPOSITORY_STEPS: tuple[Step, ...] = (
             "CREATE INDEX remediation_fingerprint ON remediation_candidates (fingerprint, status)",
         ),
     ),
+    Step(
+        9,
+        "every field today's Orcheo stores: share URL, version mermaid and updated_at, "
+        "remediation graph format / created version / audit log, retry without a delay "
+        "ceiling, dedupe creation time",
+        (
+            "ALTER TABLE workflows ADD COLUMN share_url TEXT",
+            "ALTER TABLE workflow_versions ADD COLUMN mermaid TEXT",
+            "ALTER TABLE workflow_versions ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0",
+            "UPDATE workflow_versions SET updated_at = created_at",
+            "ALTER TABLE remediation_candidates ADD COLUMN graph_format TEXT",
+            "ALTER TABLE remediation_candidates ADD COLUMN created_version_id TEXT",
+            "ALTER TABLE remediation_candidates ADD COLUMN audit_log TEXT NOT NULL DEFAULT '[]'",
+            """CREATE TABLE retry_policies_nullable_ceiling (
+                workflow_id TEXT PRIMARY KEY REFERENCES workflows (id),
+                max_attempts INTEGER NOT NULL,
+                initial_delay_seconds REAL NOT NULL,
+                backoff_factor REAL NOT NULL,
+                max_delay_seconds REAL,
+                jitter_factor REAL NOT NULL
+            )""",
+            "INSERT INTO retry_policies_nullable_ceiling SELECT * FROM retry_policies",
+            "DROP TABLE retry_policies",
+            "ALTER TABLE retry_policies_nullable_ceiling RENAME TO retry_policies",
+            "ALTER TABLE listener_dedupe ADD COLUMN created_at INTEGER",
+        ),
+    ),
+)
+
+_TOKEN_FIDELITY = Step(
+    2,
+    "service token bookkeeping today's Orcheo keeps: created_at / created_by, rotated_from, "
+    "revoked_by, allowed IP ranges, rate-limit override",
+    (
+        "ALTER TABLE service_tokens ADD COLUMN created_at INTEGER",
+        "UPDATE service_tokens SET created_at = issued_at",
+        "ALTER TABLE service_tokens ADD COLUMN created_by TEXT",
+        "ALTER TABLE service_tokens ADD COLUMN rotated_from TEXT",
+        "ALTER TABLE service_tokens ADD COLUMN revoked_by TEXT",
+        "ALTER TABLE service_tokens ADD COLUMN allowed_ip_ranges TEXT",
+        "ALTER TABLE service_tokens ADD COLUMN rate_limit_override INTEGER",
+    ),
+)
+
+_VAULT_FIDELITY = Step(
+    2,
+    "credential rotation and health-check times; alert access scope and audit log",
+    (
+        "ALTER TABLE vault_credentials ADD COLUMN last_rotated_at INTEGER",
+        "ALTER TABLE vault_credentials ADD COLUMN health_checked_at INTEGER",
+        "ALTER TABLE vault_alerts ADD COLUMN access TEXT NOT NULL "
+        """DEFAULT '{"workflow_ids":[],"workspace_ids":[],"roles":[]}'""",
+        "ALTER TABLE vault_alerts ADD COLUMN audit_log TEXT NOT NULL DEFAULT '[]'",
+    ),
 )
 
 TOKEN_STEPS: tuple[Step, ...] = (
@@ -325,6 +379,7 @@ TOKEN_STEPS: tuple[Step, ...] = (
             )""",
         ),
     ),
+    _TOKEN_FIDELITY,
 )
 
 VAULT_STEPS: tuple[Step, ...] = (
@@ -394,8 +449,9 @@ VAULT_STEPS: tuple[Step, ...] = (
             )""",
         ),
     ),
+    _VAULT_FIDELITY,
     Step(
-        2,
+        3,
         "vault key checks",
         (
             # One small envelope per key id, so a wrong key is refused at start-up.

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from orcheo_storage.errors import ConfigurationError, UnsupportedError
+from orcheo_storage.errors import ConfigurationError, SchemaBehindError, UnsupportedError
 from orcheo_storage.keys import cipher_for
+from orcheo_storage.legacy_files import check_files
 from orcheo_storage.protocols.backend import HealthReport, SchemaStatus, Subsystem
 from orcheo_storage.settings import StorageSettings
 
@@ -42,6 +44,14 @@ COMPONENT_OF: dict[Subsystem, str] = {
     Subsystem.SERVICE_TOKENS: "tokens",
     Subsystem.VAULT: "vault",
     Subsystem.CHATKIT: "chat",
+}
+
+# The setting that names each component's file (named in refusals).
+PATH_SETTING = {
+    "repository": "ORCHEO_REPOSITORY_SQLITE_PATH",
+    "chat": "ORCHEO_CHATKIT_SQLITE_PATH",
+    "vault": "ORCHEO_VAULT_LOCAL_PATH",
+    "tokens": "ORCHEO_AUTH_SERVICE_TOKEN_DB_PATH",
 }
 
 LANGGRAPH_HINT = (
@@ -95,6 +105,8 @@ class SqliteSession:
         self._settings = settings
         self._dbs = databases
         self._stores: dict[str, Any] = {}
+        # component -> schema steps not applied (known only with auto_migrate off)
+        self._behind: dict[str, list[str]] = {}
 
     def __repr__(self) -> str:
         return f"SqliteSession(components={sorted(self._dbs)!r})"
@@ -102,12 +114,22 @@ class SqliteSession:
     @classmethod
     async def open(cls, settings: StorageSettings) -> SqliteSession:
         """Open (and create) the files the selected subsystems need; migrate when
-        ``settings.auto_migrate``. Connections opened so far are closed on failure."""
+        ``settings.auto_migrate``. Connections opened so far are closed on failure.
+
+        Every file is classified first, without writing anything (no table, no journal-mode
+        change, no side file): files in another layout are never opened.
+
+        Raises:
+            LegacyFilesError: a file is today's Orcheo file (message: the ``migrate`` commands).
+            ForeignFilesError: a file holds an unknown layout or is not a SQLite database.
+        """
         by_path: dict[Path, Database] = {}
         databases: dict[str, Database] = {}
         paths = component_paths(settings)
+        needed = needed_components(settings)
+        await asyncio.to_thread(check_files, {PATH_SETTING[c]: paths[c] for c in needed})
         try:
-            for component in needed_components(settings):
+            for component in needed:
                 path = paths[component]
                 db = by_path.get(path.resolve())
                 if db is None:
@@ -123,6 +145,8 @@ class SqliteSession:
             session = cls(settings, databases)
             if settings.auto_migrate:
                 await session.migrate_schema()
+            else:
+                await session._note_pending()
             return session
         except BaseException:
             for db in by_path.values():
@@ -130,11 +154,23 @@ class SqliteSession:
             raise
 
     def database(self, component: str) -> Database:
-        """The database of a component. Raises ``UnsupportedError`` when not opened."""
+        """The database of a component, for its stores.
+
+        Raises:
+            UnsupportedError: the component was not opened.
+            SchemaBehindError: its schema steps are pending (``auto_migrate`` off).
+        """
         db = self._dbs.get(component)
         if db is None:
             raise UnsupportedError(
                 f"the sqlite backend was not opened for the {component} subsystems"
+            )
+        pending = self._behind.get(component)
+        if pending:
+            raise SchemaBehindError(
+                f"the {component} schema of {db.path.name} lacks {len(pending)} step(s) and "
+                "ORCHEO_AUTO_MIGRATE is off: run `orcheo-storage migrate-schema`",
+                pending,
             )
         return db
 
@@ -231,7 +267,17 @@ class SqliteSession:
                 done.extend(await migrations.plan(db, components))
             else:
                 done.extend(await migrations.apply(db, components))
+                for component in components:
+                    self._behind.pop(component, None)
         return done
+
+    async def _note_pending(self) -> None:
+        """Remember which components have pending steps (their stores then refuse)."""
+        for db, components in self._by_database():
+            for component, steps in components.items():
+                pending = await migrations.plan(db, {component: steps})
+                if pending:
+                    self._behind[component] = pending
 
     async def close(self) -> None:
         """Close every connection (idempotent)."""

@@ -30,6 +30,7 @@ WORKFLOWS = TableMap(
         ("created_at", "ts"),
         ("updated_at", "ts"),
         ("audit_log", "json"),
+        ("share_url", "text"),
     ],
 )
 
@@ -48,6 +49,8 @@ VERSIONS = TableMap(
         ("created_at", "ts"),
         ("checksum", "text"),
         ("audit_log", "json"),
+        ("mermaid", "text"),
+        ("updated_at", "ts"),
     ],
 )
 
@@ -145,6 +148,9 @@ CANDIDATES = TableMap(
         ("claimed_at", "ts"),
         ("created_at", "ts"),
         ("updated_at", "ts"),
+        ("graph_format", "text"),
+        ("created_version_id", "uuid"),
+        ("audit_log", "json"),
     ],
 )
 
@@ -203,6 +209,12 @@ TOKENS = TableMap(
         ("revocation_reason", "text"),
         ("last_used_at", "ts"),
         ("use_count", "int"),
+        ("created_at", "ts"),
+        ("created_by", "text"),
+        ("rotated_from", "text"),
+        ("revoked_by", "text"),
+        ("allowed_ip_ranges", "json"),
+        ("rate_limit_override", "int"),
     ],
 )
 
@@ -253,5 +265,7 @@ ALERTS = TableMap(
         ("acknowledged_at", "ts"),
         ("created_at", "ts"),
         ("updated_at", "ts"),
+        ("access", "json"),
+        ("audit_log", "json"),
     ],
 )

@@ -14,7 +14,7 @@ from orcheo_storage.errors import DuplicateError, TokenNotFoundError
 from orcheo_storage.models.common import build
 from orcheo_storage.models.tokens import ServiceToken, TokenAuditEvent
 from orcheo_storage.rules.pagination import check_limit
-from orcheo_storage.rules.tokens import hashes_equal
+from orcheo_storage.rules.tokens import hashes_equal, stamp_created
 
 from orcheo_storage_sqlite.codec import ts
 from orcheo_storage_sqlite.engine import Database
@@ -48,6 +48,7 @@ class SqliteServiceTokenStore:
         self._db = db
 
     async def create(self, token: ServiceToken) -> ServiceToken:
+        token = stamp_created(token, utcnow())
         params = TOKENS.params(token)
 
         def job(conn: sqlite3.Connection) -> None:

@@ -20,6 +20,7 @@ from orcheo_storage.models.vault import (
     GovernanceAlert,
     StoredCredential,
 )
+from orcheo_storage.rules.alerts import merge_open_alert
 
 from orcheo_storage_sqlite.codec import TableMap, jdump, jdump_opt, jload, ts
 from orcheo_storage_sqlite.engine import Database
@@ -42,6 +43,8 @@ CREDENTIAL_FIELDS = TableMap(
         ("created_at", "ts"),
         ("updated_at", "ts"),
         ("audit_log", "json"),
+        ("last_rotated_at", "ts"),
+        ("health_checked_at", "ts"),
     ],
 )
 _COLS = (*CREDENTIAL_FIELDS.names, "name_key", "secret", "oauth_tokens")
@@ -202,7 +205,7 @@ class SqliteVaultRecordStore:
             if existing is None:
                 ALERTS.insert_row(conn, alert)
                 return alert
-            merged = alert.model_copy(update={"id": existing.id, "created_at": existing.created_at})
+            merged = merge_open_alert(existing, alert)
             ALERTS.update_row(conn, merged)
             return merged
 

@@ -441,6 +441,7 @@ def test_property_random_batches_match_a_dict_model(
                         "subscription_id": str(sub.id),
                         "dedupe_key": DEDUPE_KEYS[k % 4],
                         "expires_at": STAMPS[n % 2].isoformat(),
+                        "created_at": None if n % 3 == 0 else STAMPS[(n + 1) % 2].isoformat(),
                     }
                     for k, n in upserts.items()
                     if k < 4
@@ -463,3 +464,31 @@ def test_property_random_batches_match_a_dict_model(
                         done.append(await _apply(bulk, model, rows, keys))
 
     run(body())
+
+
+@pytest.mark.asyncio
+async def test_imported_attachment_takes_its_rows_thread(storage: Storage) -> None:
+    """Today's Orcheo keeps an attachment's thread in its row, not in its document."""
+    await storage.chatkit.save_thread(chat_thread("thr_imp"), CTX)
+    bulk = _bulk(storage, Subsystem.CHATKIT)
+    document: JsonObject = {
+        "id": "atc_imp",
+        "type": "file",
+        "name": "old.txt",
+        "mime_type": "text/plain",
+        "upload_url": None,  # a key ChatKit 1.4 wrote and newer versions no longer have
+    }
+    row: JsonObject = {
+        "id": "atc_imp",
+        "thread_id": "thr_imp",
+        "storage_path": "/srv/blobs/atc_imp",
+        "created_at": T0.isoformat(),
+        "attachment": document,
+    }
+    assert await bulk.import_batch("chat_attachments", [row], batch_id=_batch())
+    loaded = await storage.chatkit.load_attachment("atc_imp", CTX)
+    assert loaded.thread_id == "thr_imp"
+    exported = [r async for batch in bulk.export_rows("chat_attachments") for r in batch]
+    assert exported[0]["attachment"] == document  # kept verbatim, older keys included
+    await storage.chatkit.delete_thread("thr_imp", CTX)
+    assert (await storage.chatkit.load_attachment("atc_imp", CTX)).thread_id is None

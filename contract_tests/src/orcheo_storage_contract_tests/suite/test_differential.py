@@ -50,6 +50,8 @@ SERVER_TIMES = frozenset(
         "published_at",
         "claimed_at",
         "timestamp",
+        "last_rotated_at",
+        "health_checked_at",
     }
 )
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -40,12 +40,35 @@ def _token(identifier: str, **fields: Any) -> ServiceToken:
         "identifier": identifier,
         "secret_hash": hash_secret(f"secret-of-{identifier}"),
         "issued_at": BASE,
+        "created_at": BASE - timedelta(microseconds=1),
     }
     data.update(fields)
     return build(ServiceToken, **data)
 
 
 # --- create and lookups ---------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_created_at_is_stamped_unless_given(storage: Storage) -> None:
+    before = datetime.now(UTC)
+    stamped = await storage.service_tokens.create(_token("tok-new", created_at=None))
+    assert stamped.created_at is not None
+    assert_utc(stamped.created_at)
+    assert stamped.created_at >= before - timedelta(seconds=1)
+    assert await storage.service_tokens.get_by_id("tok-new") == stamped
+    kept = await storage.service_tokens.create(
+        _token(
+            "tok-old",
+            created_by="ops",
+            rotated_from="tok-older",
+            revoked_by=None,
+            allowed_ip_ranges=["10.0.0.0/8"],
+            rate_limit_override=120,
+        )
+    )
+    assert kept.created_at == BASE - timedelta(microseconds=1)
+    assert await storage.service_tokens.get_by_id("tok-old") == kept
 
 
 @pytest.mark.asyncio

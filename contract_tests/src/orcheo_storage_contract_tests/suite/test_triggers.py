@@ -50,10 +50,14 @@ async def test_webhook_is_normalised_and_upserted(storage: Storage) -> None:
             "shared_secret_header": " X-Secret ",
             "shared_secret": "s3cret-value",
             "hmac_secret": "hmac-value",
-            "rate_limit_per_minute": 10,
+            "hmac_timestamp_header": " X-Signature-Timestamp ",
+            "rate_limit": {"limit": 10, "interval_seconds": 30},
         },
     )
     assert saved.allowed_methods == ["GET", "POST"]
+    assert saved.hmac_timestamp_header == "x-signature-timestamp"
+    assert saved.rate_limit is not None
+    assert (saved.rate_limit.limit, saved.rate_limit.interval_seconds) == (10, 30)
     assert saved.required_headers == {"x-token": "Abc"}
     assert saved.shared_secret_header == "x-secret"
     assert saved.shared_secret == SecretStr("s3cret-value")

@@ -41,8 +41,9 @@ pytestmark = pytest.mark.orcheo_subsystem("workflows")
 
 
 def expected_checksum(graph: dict[str, Any]) -> str:
-    """SHA-256 of the graph with sorted keys and compact separators (plain-JSON graphs)."""
-    text = json.dumps(graph, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Orcheo's rule: SHA-256 of ``json.dumps(graph, sort_keys=True, separators=(",", ":"))``
+    with the standard library's other defaults (ASCII escapes, floats by ``repr``)."""
+    text = json.dumps(graph, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -60,20 +61,23 @@ async def test_version_fields_and_checksum(storage: Storage) -> None:
     workflow = await make_workflow(storage)
     version = await storage.workflows.create_version(
         workflow.id,
-        graph={"b": 1, "a": ["ü", 2.5]},
+        graph={"b": 1, "a": ["ü", 2.5, 2.0, 1e-07, 2**70]},
         created_by="alice",
         metadata={"source": "editor"},
         runnable_config={"configurable": {"k": 1}},
         notes="first",
     )
     assert version.workflow_id == workflow.id
-    assert version.graph == {"b": 1, "a": ["ü", 2.5]}
+    assert version.graph == {"b": 1, "a": ["ü", 2.5, 2.0, 1e-07, 2**70]}
+    assert isinstance(version.graph["a"][2], float)
     assert version.metadata == {"source": "editor"}
     assert version.runnable_config == {"configurable": {"k": 1}}
     assert version.notes == "first"
     assert version.created_by == "alice"
     assert_utc(version.created_at)
-    assert version.checksum == expected_checksum({"a": ["ü", 2.5], "b": 1})
+    assert version.checksum == expected_checksum({"a": ["ü", 2.5, 2.0, 1e-07, 2**70], "b": 1})
+    assert version.updated_at == version.created_at
+    assert version.mermaid is None
     assert [e.action for e in version.audit_log] == ["version_created"]
     assert await storage.workflows.get_version(version.id) == version
     assert await storage.workflows.get_version_by_number(workflow.id, 1) == version
@@ -124,6 +128,8 @@ async def test_runnable_config_is_the_only_mutable_part(storage: Storage) -> Non
     frozen = ("id", "version", "graph", "metadata", "checksum", "created_at", "created_by")
     for field in frozen:
         assert getattr(replaced, field) == getattr(version, field)
+    assert replaced.updated_at >= version.updated_at
+    assert replaced.updated_at == replaced.audit_log[-1].at
     cleared = await storage.workflows.set_version_runnable_config(version.id, None, actor="ops")
     assert cleared.runnable_config is None
     assert cleared.audit_log[-1].action == "runnable_config_cleared"

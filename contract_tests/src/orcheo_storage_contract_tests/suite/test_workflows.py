@@ -286,6 +286,7 @@ async def test_returned_workflows_are_copies(storage: Storage) -> None:
     created.tags.append("mutated")
     created.audit_log.clear()
     assert created.chat is not None
+    assert created.chat.start_screen_prompts is not None
     created.chat.start_screen_prompts[0]["label"] = "mutated"
     fetched = await storage.workflows.get_workflow(created.id)
     assert fetched.tags == ["one"]

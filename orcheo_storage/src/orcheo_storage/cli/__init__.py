@@ -1,4 +1,4 @@
-"""The ``orcheo-storage`` command line (needs the ``cli`` extra: typer and rich).
+"""The ``orcheo-storage`` command line (typer and rich are core dependencies, imported only here).
 
 Each command lives in its own module exposing ``register(app)``; :mod:`.app` wires them.
 """

@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from orcheo_storage.errors import ConfigurationError, StorageError
 from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings, load_settings
@@ -78,7 +79,8 @@ def settings_from_options(
 
 def fail(message: str, code: int = EXIT_CONFIG) -> NoReturn:
     """Print ``error: message`` on stderr and exit with ``code``."""
-    stderr().print(f"[bold red]error:[/] {message}", markup=True)
+    # the message is text (paths may hold "[...]"), never markup
+    stderr().print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise typer.Exit(code)
 
 

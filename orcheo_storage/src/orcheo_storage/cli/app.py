@@ -6,6 +6,8 @@ add one line below.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from orcheo_storage.cli import backends, contract, demo, doctor, migrate, migrate_sync, schema
@@ -17,6 +19,31 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from orcheo_storage.plugins.distributions import storage_distributions
+
+        for dist in storage_distributions():
+            typer.echo(dist.describe())
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print every installed Orcheo storage distribution and its version, then exit.",
+        ),
+    ] = False,
+) -> None:
+    """Orcheo storage: inspect backend plugins, check settings, migrate schemas, run the demo."""
+
 
 backends.register(app)
 doctor.register(app)

@@ -19,14 +19,23 @@ from orcheo_storage.cli._common import (
     stdout,
 )
 from orcheo_storage.dsn import scrub as scrub_dsn
-from orcheo_storage.errors import PluginError
+from orcheo_storage.errors import ForeignFilesError, LegacyFilesError, PluginError
 from orcheo_storage.plugins.registry import BackendRegistry, create_registry
+from orcheo_storage.plugins.selection import select_backend
 from orcheo_storage.protocols.backend import Subsystem
 from orcheo_storage.settings import StorageSettings
 
 # A backend may declare LangGraph persistence unsupported (it is a capability); that is worth a
 # warning, not a failed check. Any other selected-but-unprovided subsystem is a problem.
 OPTIONAL_SUBSYSTEMS = frozenset({Subsystem.LANGGRAPH})
+# Layouts of refused files (orcheo_storage.legacy_files.Layout values) and how doctor names them.
+LEGACY_KINDS = frozenset({"orcheo-legacy", "mixed"})
+LAYOUT_LABELS = {
+    "orcheo-legacy": "today's Orcheo layout",
+    "mixed": "today's Orcheo tables and this project's in one file",
+    "unknown": "unknown layout",
+    "not-sqlite": "not a SQLite database",
+}
 
 
 @dataclass
@@ -41,6 +50,9 @@ class BackendCheck:
     schema_current: int | None = None
     schema_latest: int | None = None
     schema_pending: list[str] = field(default_factory=list)
+    # files the backend refused to open: path -> layout ("orcheo-legacy", "mixed", ...)
+    foreign_files: dict[str, str] = field(default_factory=dict)
+    migrate_commands: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
 
@@ -140,7 +152,7 @@ async def _check(
     """
     check = BackendCheck(name, [s.value for s in subsystems])
     try:
-        backend = registry.get(name)
+        backend = select_backend(registry, settings, name)
     except PluginError as exc:
         check.problems.append(str(exc))
         return check
@@ -152,6 +164,13 @@ async def _check(
         check.problems.append(f"backend {name!r} does not provide: {', '.join(required)}")
     try:
         session = await backend.open(settings)
+    except ForeignFilesError as exc:
+        # today's Orcheo files (or an unknown layout): refused before anything was written
+        check.foreign_files = dict(exc.files)
+        if isinstance(exc, LegacyFilesError):
+            check.migrate_commands = dict(exc.commands)
+        check.problems.append(str(exc))
+        return check
     except Exception as exc:
         check.problems.append(f"cannot open: {type(exc).__name__}: {exc}")
         return check
@@ -215,11 +234,19 @@ def _render(report: DoctorReport) -> None:
             "-" if check.schema_current is None else f"{check.schema_current}/{check.schema_latest}"
         )
         health = "-" if check.healthy is None else ("ok" if check.healthy else "FAILED")
+        if check.foreign_files:
+            legacy = any(k in LEGACY_KINDS for k in check.foreign_files.values())
+            health = "LEGACY FILES" if legacy else "FOREIGN FILES"
         checks.add_row(
             check.name, check.plugin or "-", health, schema, str(len(check.schema_pending))
         )
     console.print(checks)
     for check in report.backends:
+        for path, kind in check.foreign_files.items():
+            what = "legacy file" if kind in LEGACY_KINDS else "foreign file"
+            console.print(
+                f"{check.name} {what}: {path} ({LAYOUT_LABELS.get(kind, kind)})", markup=False
+            )
         if check.health:
             details = ", ".join(f"{k}={v}" for k, v in sorted(check.health.items()))
             console.print(f"{check.name} health: {details}", markup=False)

@@ -44,7 +44,7 @@ from orcheo_storage.migration.importer import ImportResult, import_folder
 from orcheo_storage.migration.plan import MigrationPlan, make_plan
 from orcheo_storage.migration.progress import LogReporter, Reporter
 from orcheo_storage.migration.run import MigrationSummary, migrate
-from orcheo_storage.migration.sources import BackendSource, RowSource
+from orcheo_storage.migration.sources import BackendSource, CheckedSource, RowSource
 from orcheo_storage.migration.verify import VerifyReport, verify
 
 T = TypeVar("T")
@@ -74,6 +74,15 @@ RejectFile = Annotated[
 ]
 Streams = Annotated[
     int, typer.Option("--streams", min=1, help="Batches of one table imported at once.")
+]
+AllowLoss = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-loss",
+        help="Migrate today's files without this legacy field (TABLE.PATH, e.g. "
+        "workflows.payload.some_key, as named by the refusal); repeatable. The summary "
+        "lists what was left behind.",
+    ),
 ]
 MaxRejects = Annotated[
     int, typer.Option("--max-rejects", min=0, help="Most rows the reject file may take.")
@@ -143,6 +152,13 @@ def _plan_json(plan: MigrationPlan) -> dict[str, Any]:
         "target_schema_steps": plan.target_schema_steps,
         "target_batches_done": plan.target_batches_done,
         "unmapped": plan.unmapped,
+        "checked": None
+        if plan.checked is None
+        else {
+            "rows": plan.checked.rows,
+            "refused_rows": plan.checked.refused_rows,
+            "refusals": plan.checked.refusals,
+        },
     }
 
 
@@ -161,6 +177,15 @@ def _show_plan(plan: MigrationPlan) -> None:
     console.print(f"batches already in the target ledger: {plan.target_batches_done}", markup=False)
     for line in plan.unmapped:
         console.print(f"not migrated: {line}", markup=False)
+    if plan.checked is not None:
+        mapped = sum(plan.checked.rows.values())
+        console.print(
+            f"every row read and mapped: {mapped} would be migrated, "
+            f"{plan.checked.refused_rows} refused",
+            markup=False,
+        )
+        for refusal in plan.checked.refusals:
+            console.print(f"refused: {refusal}", markup=False)
     console.print("nothing was changed", markup=False)
 
 
@@ -222,12 +247,16 @@ def _finish(
     verified: VerifyReport | None,
     seconds: dict[str, float],
     json_output: bool,
+    not_migrated: list[str] | None = None,
 ) -> None:
     data = _summary_json(imported, verified, seconds)
+    data["not_migrated"] = not_migrated or []
     if json_output:
         print_json(data)
     else:
         _show_summary(imported, verified, seconds)
+        for line in not_migrated or []:
+            stdout().print(f"not migrated: {line}", markup=False)
     if not data["ok"]:
         raise typer.Exit(EXIT_PROBLEMS)
 
@@ -254,18 +283,26 @@ async def _run(
     reporter: Reporter,
 ) -> MigrationSummary:
     target_settings = target.settings()
-    async with (
-        open_source(source, target_settings) as rows,
-        open_target(target, target_settings) as session,
-    ):
-        return await migrate(
-            rows,
-            session,
-            folder,
-            verify_against_source=isinstance(rows, BackendSource),
-            reporter=reporter,
-            **options,
-        )
+    async with open_source(source, target_settings) as rows:
+        if isinstance(rows, CheckedSource):
+            # Every row is read and checked before the target is even opened: a refused
+            # row leaves it untouched. (``migrate`` then finds the export complete.)
+            await run_export(
+                rows,
+                folder,
+                batch_size=options["batch_size"],
+                fresh=options["fresh"],
+                reporter=reporter,
+            )
+        async with open_target(target, target_settings) as session:
+            return await migrate(
+                rows,
+                session,
+                folder,
+                verify_against_source=isinstance(rows, BackendSource),
+                reporter=reporter,
+                **{**options, "fresh": False} if isinstance(rows, CheckedSource) else options,
+            )
 
 
 # --- commands ------------------------------------------------------------------------------------
@@ -286,6 +323,7 @@ def run_command(
     reject_file: RejectFile = None,
     max_rejects: MaxRejects = 0,
     streams: Streams = 2,
+    allow_loss: AllowLoss = None,
     verify_worker: Annotated[
         bool,
         typer.Option(
@@ -296,8 +334,12 @@ def run_command(
     ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Migrate the target's schema, export, import and verify (resumes where it stopped)."""
-    src = Endpoint(source, from_dir, from_schema)
+    """Migrate the target's schema, export, import and verify (resumes where it stopped).
+
+    From today's files (--from legacy) every row is exported and checked before the target
+    is touched, and the target is verified against the files field by field.
+    """
+    src = Endpoint(source, from_dir, from_schema, frozenset(allow_loss or ()))
     dst = Endpoint(target, to_dir, to_schema)
     if dry_run:
         _dry_run(src, dst, folder, batch_size, json_output)
@@ -312,7 +354,8 @@ def run_command(
     }
     with reported_errors():
         summary = asyncio.run(_with_reporter(lambda r: _run(src, dst, folder, options, r)))
-    _finish(summary.imported, summary.verified, summary.seconds, json_output)
+    unmapped = summary.exported.manifest.unmapped if summary.exported else []
+    _finish(summary.imported, summary.verified, summary.seconds, json_output, unmapped)
 
 
 def _dry_run(
@@ -324,6 +367,8 @@ def _dry_run(
         print_json(_plan_json(plan))
     else:
         _show_plan(plan)
+    if plan.checked is not None and plan.checked.refused_rows:
+        raise typer.Exit(EXIT_PROBLEMS)
 
 
 @migrate_app.command("export")
@@ -339,10 +384,11 @@ def export_command(
     batch_size: BatchSize = 5000,
     fresh: Fresh = False,
     dry_run: DryRun = False,
+    allow_loss: AllowLoss = None,
     json_output: JsonOption = False,
 ) -> None:
     """Export the source into the folder (resumes a killed export; refuses a changed source)."""
-    src = Endpoint(source, from_dir, from_schema)
+    src = Endpoint(source, from_dir, from_schema, frozenset(allow_loss or ()))
     if dry_run:
         _dry_run(src, None, folder, batch_size, json_output)
         return
@@ -417,9 +463,14 @@ def verify_command(
     from_schema: FromSchema = None,
     to_dir: ToDir = None,
     to_schema: ToSchema = None,
+    allow_loss: AllowLoss = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Compare the target with the source (or an export folder): counts and every row."""
+    """Compare the target with the source (or an export folder): counts and every row.
+
+    Against today's files (--from legacy) every legacy field is compared with what the
+    target holds (fields left behind with --allow-loss excepted).
+    """
     if (source is None) == (folder is None):
         stderr().print("error: give exactly one of --from and --folder", markup=False)
         raise typer.Exit(2)
@@ -431,8 +482,10 @@ def verify_command(
             checked = BackendSource(session, f"target {dst.describe()}")
             if folder is not None:
                 return await verify(FolderSource(folder), checked, reporter=reporter)
-            src = Endpoint(source or "", from_dir, from_schema)
+            src = Endpoint(source or "", from_dir, from_schema, frozenset(allow_loss or ()))
             async with open_source(src, settings) as rows:
+                if isinstance(rows, CheckedSource):
+                    return await rows.verify_target(session, reporter)
                 reference: RowSource = rows
                 return await verify(reference, checked, reporter=reporter)
 

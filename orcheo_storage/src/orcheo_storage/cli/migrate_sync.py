@@ -16,6 +16,7 @@ from orcheo_storage.cli._common import (
     stdout,
 )
 from orcheo_storage.cli.migrate import (
+    AllowLoss,
     BatchSize,
     Folder,
     From,
@@ -97,6 +98,7 @@ def sync_command(
     from_schema: FromSchema = None,
     to_schema: ToSchema = None,
     batch_size: BatchSize = 2000,
+    allow_loss: AllowLoss = None,
     json_output: JsonOption = False,
 ) -> None:
     """Copy only the rows changed since the export (or the last sync) into the target.
@@ -105,7 +107,7 @@ def sync_command(
     frozen for the cut-over. Resumes where a killed run stopped; exit 0 when every
     changed row and every table count checks out.
     """
-    src = Endpoint(source, from_dir, from_schema)
+    src = Endpoint(source, from_dir, from_schema, frozenset(allow_loss or ()))
     dst = Endpoint(target, to_dir, to_schema)
 
     async def body(reporter: Reporter) -> SyncResult:

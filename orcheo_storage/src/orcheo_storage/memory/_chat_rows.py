@@ -76,7 +76,7 @@ def _items() -> TableSpec:
                 "thread_id": r.thread_id,
                 "ordinal": r.ordinal,
                 "created_at": stamp(r.item.created_at),
-                "item": to_row(r.item),
+                "item": r.document if r.document is not None else to_row(r.item),
             }
             for item_id, r in state.items.items()
         ]
@@ -88,15 +88,22 @@ def _items() -> TableSpec:
             raise ValidationError("ordinal must be a non-negative integer", field="ordinal")
         thread_id = _text_col(row, "thread_id")
         assert thread_id is not None
-        item = _validate(_ITEM, column(row, "item"), "item")
+        document = column(row, "item")
+        item = _validate(_ITEM, document, "item")
         if item.thread_id != thread_id:
             raise ValidationError("item.thread_id does not match thread_id", field="thread_id")
-        return item.id, ItemRow(thread_id=thread_id, ordinal=ordinal, item=item)
+        kept = normalise_json(document, "item")
+        assert isinstance(kept, dict)
+        return item.id, ItemRow(thread_id=thread_id, ordinal=ordinal, item=item, document=kept)
 
     def put(state: MemoryState, entry: tuple[str, ItemRow]) -> None:
         state.put_item(entry[0], entry[1])
 
     return TableSpec(export, parse, lambda e: e[0], lambda s, k: k in s.items, put)
+
+
+def _attachment_document(row: AttachmentRow) -> JsonObject:
+    return row.document if row.document is not None else to_row(row.attachment)
 
 
 def _attachments() -> TableSpec:
@@ -107,15 +114,19 @@ def _attachments() -> TableSpec:
                 "thread_id": state.attachments[att_id].thread_id,
                 "storage_path": state.attachments[att_id].storage_path,
                 "created_at": stamp(state.attachments[att_id].created_at),
-                "attachment": to_row(state.attachments[att_id].attachment),
+                "attachment": _attachment_document(state.attachments[att_id]),
             }
             for att_id in sorted(state.attachments)
         ]
 
     def parse(row: JsonObject) -> AttachmentRow:
-        attachment = _validate(_ATTACHMENT, column(row, "attachment"), "attachment")
+        document = column(row, "attachment")
+        attachment = _validate(_ATTACHMENT, document, "attachment")
+        kept = normalise_json(document, "attachment")
+        assert isinstance(kept, dict)
         return AttachmentRow(
             attachment=attachment,
+            document=kept,
             thread_id=_text_col(row, "thread_id", optional=True),
             storage_path=_text_col(row, "storage_path", optional=True),
             created_at=time_col(row, "created_at"),

@@ -218,18 +218,28 @@ def _retry_attempts() -> TableSpec:
 def _dedupe() -> TableSpec:
     def export(state: MemoryState) -> list[JsonObject]:
         rows: list[JsonObject] = [
-            {"subscription_id": str(sid), "dedupe_key": key, "expires_at": stamp(exp)}
-            for (sid, key), exp in state.dedupe.items()
+            {
+                "subscription_id": str(sid),
+                "dedupe_key": key,
+                "expires_at": stamp(exp),
+                "created_at": None if created is None else stamp(created),
+            }
+            for (sid, key), (exp, created) in state.dedupe.items()
         ]
         return _sorted(rows, "subscription_id", "dedupe_key")
 
-    def parse(row: JsonObject) -> tuple[tuple[UUID, str], datetime]:
+    def parse(
+        row: JsonObject,
+    ) -> tuple[tuple[UUID, str], tuple[datetime, datetime | None]]:
         key = column(row, "dedupe_key")
         if not isinstance(key, str):
             raise ValidationError("dedupe_key must be a string", field="dedupe_key")
-        return (uuid_col(row, "subscription_id"), key), time_col(row, "expires_at")
+        created = None if row.get("created_at") is None else time_col(row, "created_at")
+        return (uuid_col(row, "subscription_id"), key), (time_col(row, "expires_at"), created)
 
-    def put(state: MemoryState, entry: tuple[tuple[UUID, str], datetime]) -> None:
+    def put(
+        state: MemoryState, entry: tuple[tuple[UUID, str], tuple[datetime, datetime | None]]
+    ) -> None:
         state.dedupe[entry[0]] = entry[1]
 
     return TableSpec(export, parse, lambda e: e[0], lambda s, k: k in s.dedupe, put)

@@ -98,6 +98,9 @@ class ItemRow:
     thread_id: str
     ordinal: int
     item: ThreadItem
+    # The item's JSON as a bulk import gave it, exported verbatim: an older ChatKit's keys
+    # that this one ignores (they are not in ``item``) are kept. ``None``: dump ``item``.
+    document: dict[str, Any] | None = None
 
 
 @dataclass
@@ -106,6 +109,7 @@ class AttachmentRow:
     thread_id: str | None
     storage_path: str | None
     created_at: datetime
+    document: dict[str, Any] | None = None  # as for ItemRow
 
 
 @dataclass
@@ -131,7 +135,9 @@ class MemoryState:
     # listeners
     subscriptions: dict[UUID, ListenerSubscription] = field(default_factory=dict)
     cursors: dict[UUID, ListenerCursor] = field(default_factory=dict)
-    dedupe: dict[tuple[UUID, str], datetime] = field(default_factory=dict)
+    # (subscription, key) -> (expires_at, created_at); created_at is None for imported rows
+    # that had none.
+    dedupe: dict[tuple[UUID, str], tuple[datetime, datetime | None]] = field(default_factory=dict)
     # remediations
     candidates: dict[UUID, RemediationCandidate] = field(default_factory=dict)
     # history (records are kept without steps; steps live in ``steps``)

@@ -61,6 +61,7 @@ def _texts(value: Any) -> list[str]:
     return []
 
 
+@chat_rules.accepts_mapping_context
 class MemoryChatStore(Store[ChatContext]):
     """A ChatKit ``Store`` (plus the :class:`~orcheo_storage.protocols.chat.ChatStore`
     extras) over a session's state. Loads are scoped to the context's workflow."""
@@ -175,6 +176,8 @@ class MemoryChatStore(Store[ChatContext]):
             if unlink:
                 att.thread_id = None
                 att.attachment = att.attachment.model_copy(update={"thread_id": None})
+                if att.document is not None and "thread_id" in att.document:
+                    att.document = {**att.document, "thread_id": None}
             else:
                 del self._state.attachments[att_id]
                 if att.storage_path:
@@ -232,6 +235,7 @@ class MemoryChatStore(Store[ChatContext]):
             raise DuplicateError("chat item", clean.id)
         if existing is not None:
             existing.item = clean
+            existing.document = None  # the saved item replaces what an import gave
         else:
             ordinal = self._next_ordinal(thread_id)
             self._state.put_item(
@@ -285,7 +289,9 @@ class MemoryChatStore(Store[ChatContext]):
         row = self._state.attachments.get(attachment_id)
         if row is None:
             raise AttachmentNotFoundError(attachment_id)
-        return copy(row.attachment)
+        if row.attachment.thread_id == row.thread_id:
+            return copy(row.attachment)
+        return row.attachment.model_copy(update={"thread_id": row.thread_id}, deep=True)
 
     async def delete_attachment(self, attachment_id: str, context: ChatContext) -> None:
         self._state.attachments.pop(attachment_id, None)

@@ -155,8 +155,8 @@ class MemoryListenerStore:
 
     def _dedupe_open(self, subscription_id: UUID, dedupe_key: str, now: datetime) -> bool:
         """Whether ``dedupe_key`` is free (never seen, or its window has expired)."""
-        expires = self._state.dedupe.get((subscription_id, dedupe_key))
-        return expires is None or expires <= now
+        entry = self._state.dedupe.get((subscription_id, dedupe_key))
+        return entry is None or entry[0] <= now
 
     async def record_dedupe(
         self, subscription_id: UUID, dedupe_key: str, *, window_seconds: float
@@ -167,7 +167,7 @@ class MemoryListenerStore:
         self._require(subscription_id)
         if not self._dedupe_open(subscription_id, dedupe_key, now):
             return False
-        self._state.dedupe[(subscription_id, dedupe_key)] = expires
+        self._state.dedupe[(subscription_id, dedupe_key)] = (expires, now)
         return True
 
     async def dispatch_event(
@@ -198,13 +198,13 @@ class MemoryListenerStore:
             input_payload=input_payload,
             runnable_config=runnable_config,
         )
-        self._state.dedupe[(subscription_id, dedupe_key)] = expires
+        self._state.dedupe[(subscription_id, dedupe_key)] = (expires, now)
         self._state.put_run(run)
         return copy(run)
 
     async def prune_dedupe(self, *, now: datetime | None = None) -> int:
         cutoff = optional_utc(now, "now") or utcnow()
-        expired = [key for key, expires in self._state.dedupe.items() if expires <= cutoff]
+        expired = [key for key, (expires, _) in self._state.dedupe.items() if expires <= cutoff]
         for key in expired:
             del self._state.dedupe[key]
         return len(expired)

@@ -46,6 +46,8 @@ class MemoryRemediationStore:
         version_checksum: str,
         context: dict[str, Any] | None = None,
         classification: str | None = None,
+        graph_format: str | None = None,
+        actor: str = "system",
     ) -> RemediationCandidate:
         candidate = remediation_rules.new_candidate(
             workflow_id=workflow_id,
@@ -56,6 +58,8 @@ class MemoryRemediationStore:
             now=utcnow(),
             context=context,
             classification=classification,
+            graph_format=graph_format,
+            actor=actor,
         )
         require_workflow(self._state, workflow_id)
         for existing in self._state.candidates.values():
@@ -98,6 +102,8 @@ class MemoryRemediationStore:
         artifacts: dict[str, Any] | None = None,
         validation_result: dict[str, Any] | None = None,
         last_error: str | None = None,
+        created_version_id: UUID | None = None,
+        actor: str | None = None,
     ) -> RemediationCandidate:
         status = _status(target)
         current = self._require(candidate_id)
@@ -110,6 +116,8 @@ class MemoryRemediationStore:
             artifacts=artifacts,
             validation_result=validation_result,
             last_error=last_error,
+            created_version_id=created_version_id,
+            actor=actor,
         )
         self._state.candidates[candidate_id] = updated
         return copy(updated)

@@ -10,7 +10,7 @@ from orcheo_storage.memory._state import MemoryState, copy, copy_in
 from orcheo_storage.models.common import build
 from orcheo_storage.models.tokens import ServiceToken, TokenAuditEvent
 from orcheo_storage.rules.pagination import check_limit
-from orcheo_storage.rules.tokens import hashes_equal
+from orcheo_storage.rules.tokens import hashes_equal, stamp_created
 
 
 class MemoryServiceTokenStore:
@@ -36,7 +36,7 @@ class MemoryServiceTokenStore:
         self._state.token_audit.append((self._state.next_token_audit_seq(), event))
 
     async def create(self, token: ServiceToken) -> ServiceToken:
-        stored = copy_in(token)
+        stored = copy_in(stamp_created(token, utcnow()))
         if stored.identifier in self._state.tokens:
             raise DuplicateError("service token", stored.identifier)
         if stored.secret_hash in self._state.token_hashes:

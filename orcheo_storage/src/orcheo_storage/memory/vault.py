@@ -18,6 +18,7 @@ from orcheo_storage.models.vault import (
     GovernanceAlert,
     StoredCredential,
 )
+from orcheo_storage.rules.alerts import merge_open_alert
 
 
 class MemoryVaultRecordStore:
@@ -117,9 +118,7 @@ class MemoryVaultRecordStore:
                 and existing.credential_id == incoming.credential_id
                 and existing.template_id == incoming.template_id
             ):
-                merged = incoming.model_copy(
-                    update={"id": existing.id, "created_at": existing.created_at}
-                )
+                merged = merge_open_alert(existing, incoming)
                 self._state.alerts[existing.id] = merged
                 return copy(merged)
         self._state.alerts[incoming.id] = incoming

@@ -12,6 +12,7 @@ from typing import Any
 from orcheo_storage.crypto import VaultCipher
 from orcheo_storage.keys import cipher_for
 from orcheo_storage.migration.legacy import LegacyPaths, LegacySource
+from orcheo_storage.migration.manifest import MigrationError
 from orcheo_storage.migration.run import open_backend
 from orcheo_storage.migration.sources import BackendSource, RowSource
 from orcheo_storage.protocols.backend import BackendSession
@@ -34,11 +35,14 @@ class Endpoint:
         backend: a backend name, or ``"legacy"`` for today's Orcheo files (source only).
         data_dir: a folder holding the SQLite files (default: the ``ORCHEO_*_PATH`` settings).
         schema: a PostgreSQL schema (default: ``ORCHEO_POSTGRES_SCHEMA``).
+        allow_loss: legacy fields (``table.path``) the operator allows to be left behind
+            (``--allow-loss``; legacy sources only).
     """
 
     backend: str
     data_dir: Path | None = None
     schema: str | None = None
+    allow_loss: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -72,6 +76,26 @@ class Endpoint:
         return load_settings(**values)
 
 
+def _check_data_dir(endpoint: Endpoint, option: str) -> None:
+    if endpoint.data_dir is not None and not endpoint.data_dir.expanduser().is_dir():
+        raise MigrationError(f"{option} {endpoint.data_dir}: no such folder")
+
+
+def _refuse_key_in_source(paths: LegacyPaths, target: StorageSettings) -> None:
+    """Never create the target's vault key file inside today's Orcheo folder."""
+    if target.vault_encryption_key is not None or target.vault_backend == "memory":
+        return
+    key_file = target.vault_local_path.expanduser().with_suffix(".key")
+    folders = {p.expanduser().resolve().parent for p in paths.all() if p is not None}
+    if key_file.resolve().parent in folders and not key_file.exists():
+        raise MigrationError(
+            f"the target's vault key would be created as {key_file}, inside the folder of "
+            "today's Orcheo files (which a migration never writes to): set "
+            "ORCHEO_VAULT_ENCRYPTION_KEY for the target, or point the target at another "
+            "folder (--to-data-dir)"
+        )
+
+
 @asynccontextmanager
 async def open_source(
     endpoint: Endpoint,
@@ -87,19 +111,25 @@ async def open_source(
     again with the target's vault key. With ``dry_run`` a throwaway key is used, so no
     key file is created for the target.
     """
+    _check_data_dir(endpoint, "--from-data-dir")
     settings = endpoint.settings(base)
+    if endpoint.name != LEGACY and endpoint.allow_loss:
+        raise MigrationError("--allow-loss applies to today's files only (--from legacy)")
     if endpoint.name == LEGACY:
+        paths = LegacyPaths.from_settings(settings)
         key = os.environ.get(LEGACY_KEY_ENV)
         if key is None and settings.vault_encryption_key is not None:
             key = settings.vault_encryption_key.get_secret_value()
+        if dry_run:
+            target_cipher = VaultCipher({"dry-run": os.urandom(32)}, "dry-run")
+        else:
+            _refuse_key_in_source(paths, target_settings)
+            target_cipher = cipher_for(target_settings)
         source = LegacySource(
-            LegacyPaths.from_settings(settings),
-            target_cipher=(
-                VaultCipher({"dry-run": os.urandom(32)}, "dry-run")
-                if dry_run
-                else cipher_for(target_settings)
-            ),
+            paths,
+            target_cipher=target_cipher,
             legacy_vault_key=key,
+            allow_loss=endpoint.allow_loss,
         )
         async with source:
             yield source

@@ -29,7 +29,7 @@ from orcheo_storage.migration.manifest import (
     write_manifest,
 )
 from orcheo_storage.migration.progress import NullReporter, Reporter
-from orcheo_storage.migration.sources import RowSource
+from orcheo_storage.migration.sources import CheckedSource, RowSource
 from orcheo_storage.migration.tables import TABLES_BY_NAME, dependency_order
 from orcheo_storage.migration.versions import (
     version_line,
@@ -183,6 +183,7 @@ async def export(
         fingerprint=final_print,
         tables=tables,
         unmapped=source.unmapped(),
+        accounting=source.accounting() if isinstance(source, CheckedSource) else {},
     )
     write_manifest(folder, manifest)
     result.manifest = manifest

@@ -109,6 +109,9 @@ class Manifest(BaseModel):
     fingerprint: Fingerprint
     tables: list[TableEntry] = Field(default_factory=list)
     unmapped: list[str] = Field(default_factory=list)
+    accounting: dict[str, Any] = Field(default_factory=dict)
+    """A checked source's field-level accounting (today's files: the mapping table used,
+    documented drops and allowed losses by legacy field, files absent)."""
 
     def table(self, name: str) -> TableEntry | None:
         return next((t for t in self.tables if t.name == name), None)

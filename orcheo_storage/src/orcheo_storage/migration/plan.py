@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orcheo_storage.migration.manifest import Manifest, read_journal, read_manifest
-from orcheo_storage.migration.sources import RowSource
+from orcheo_storage.migration.sources import CheckedSource, CheckReport, RowSource
 from orcheo_storage.migration.tables import dependency_order
 from orcheo_storage.protocols.backend import BackendSession
 
@@ -30,6 +30,8 @@ class MigrationPlan:
     target_batches_done: int = 0
     export_state: str = "absent"
     unmapped: list[str] = field(default_factory=list)
+    checked: CheckReport | None = None
+    """For a checked source (today's files): every row mapped, every refusal."""
 
     @property
     def rows(self) -> int:
@@ -68,6 +70,9 @@ async def make_plan(
         else ("complete" if manifest.complete else "partial (will resume)"),
         unmapped=source.unmapped(),
     )
+    if isinstance(source, CheckedSource):
+        result.checked = await source.check_all()
+        result.unmapped = source.unmapped()
     for table in dependency_order(source.tables()):
         rows = await source.count_rows(table)
         exported = len(read_journal(folder / table)) if manifest is not None else 0

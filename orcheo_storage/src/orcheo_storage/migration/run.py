@@ -11,7 +11,7 @@ from orcheo_storage.migration.folder import FolderSource
 from orcheo_storage.migration.importer import ImportResult, import_folder
 from orcheo_storage.migration.pipeline import VerifyPlan, run_pipeline
 from orcheo_storage.migration.progress import NullReporter, Reporter
-from orcheo_storage.migration.sources import BackendSource, RowSource
+from orcheo_storage.migration.sources import BackendSource, CheckedSource, RowSource
 from orcheo_storage.migration.verify import VerifyReport, verify
 from orcheo_storage.plugins.registry import BackendRegistry, create_registry
 from orcheo_storage.protocols.backend import BackendSession
@@ -88,6 +88,19 @@ async def migrate(
     """
     reporter = reporter or NullReporter()
     summary = MigrationSummary()
+    if isinstance(source, CheckedSource):
+        return await _migrate_checked(
+            source,
+            target,
+            folder,
+            summary,
+            reporter,
+            batch_size,
+            fresh,
+            reject_file,
+            max_rejects,
+            streams,
+        )
     clock = time.perf_counter()
     summary.schema_steps = list(await target.migrate_schema())
     summary.seconds["schema"] = time.perf_counter() - clock
@@ -141,6 +154,46 @@ async def migrate(
     summary.verified = await verify(
         reference, BackendSource(target, "target"), tables=source.tables(), reporter=reporter
     )
+    summary.seconds["verify"] = time.perf_counter() - clock
+    return summary
+
+
+async def _migrate_checked(
+    source: CheckedSource,
+    target: BackendSession,
+    folder: Path,
+    summary: MigrationSummary,
+    reporter: Reporter,
+    batch_size: int,
+    fresh: bool,
+    reject_file: Path | None,
+    max_rejects: int,
+    streams: int,
+) -> MigrationSummary:
+    """Export everything first (a refused row stops it before the target is touched),
+    then schema and import, then verify the target against the source itself."""
+    assert isinstance(source, RowSource)
+    clock = time.perf_counter()
+    summary.exported = await export(
+        source, folder, batch_size=batch_size, fresh=fresh, reporter=reporter
+    )
+    summary.seconds["export"] = time.perf_counter() - clock
+    summary.export_bytes = folder_size(folder)
+    clock = time.perf_counter()
+    summary.schema_steps = list(await target.migrate_schema())
+    summary.seconds["schema"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    summary.imported = await import_folder(
+        target.bulk(),
+        folder,
+        reject_file=reject_file,
+        max_rejects=max_rejects,
+        streams=streams,
+        reporter=reporter,
+    )
+    summary.seconds["import"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    summary.verified = await source.verify_target(target, reporter)
     summary.seconds["verify"] = time.perf_counter() - clock
     return summary
 

@@ -8,11 +8,16 @@ export folder, or a file written by today's Orcheo). A target is a backend sessi
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from orcheo_storage.jsoncodec import JsonObject
 from orcheo_storage.migration.tables import LOGICAL_TABLES
 from orcheo_storage.protocols.backend import BackendSession, BulkTransfer
+
+if TYPE_CHECKING:
+    from orcheo_storage.migration.progress import Reporter
+    from orcheo_storage.migration.verify import VerifyReport
 
 
 @runtime_checkable
@@ -39,6 +44,38 @@ class RowSource(Protocol):
     def unmapped(self) -> list[str]:
         """What the source holds that no logical table takes (reported, not moved)."""
         ...
+
+
+@runtime_checkable
+class CheckedSource(Protocol):
+    """A source that refuses rows it cannot carry, and verifies a target against itself.
+
+    The engine exports such a source completely before it writes anything to the target
+    (so a refused row leaves the target untouched), and verifies the target with
+    :meth:`verify_target` instead of comparing it with its own export.
+    """
+
+    async def verify_target(self, target: BackendSession, reporter: Reporter) -> VerifyReport:
+        """Compare ``target`` with this source, naming every difference."""
+        ...
+
+    async def check_all(self) -> CheckReport:
+        """Read and map every row, writing nothing; every refusal is reported, none raised."""
+        ...
+
+    def accounting(self) -> dict[str, Any]:
+        """What the read carried, dropped (documented) and lost (allowed), for the manifest."""
+        ...
+
+
+@dataclass
+class CheckReport:
+    """What a complete read of a checked source found (a dry run's view of ``run``)."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    refused_rows: int = 0
+    refusals: list[str] = field(default_factory=list)
+    """The first refusals' messages, each naming file, table, key and field."""
 
 
 class BackendSource:

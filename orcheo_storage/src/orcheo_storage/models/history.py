@@ -6,7 +6,7 @@ import enum
 
 from pydantic import Field
 
-from orcheo_storage.models.common import INT64_MAX, JsonDict, StorageModel, Text, UtcDatetime
+from orcheo_storage.models.common import INT64_MAX, Json, JsonDict, StorageModel, Text, UtcDatetime
 
 
 class HistoryStatus(enum.StrEnum):
@@ -28,7 +28,7 @@ class RunHistoryRecord(StorageModel):
     inputs: JsonDict = Field(default_factory=dict)
     runnable_config: JsonDict = Field(default_factory=dict)
     tags: list[Text] = Field(default_factory=list)
-    callbacks: list[JsonDict] = Field(default_factory=list)
+    callbacks: list[Json] = Field(default_factory=list)
     metadata: JsonDict = Field(default_factory=dict)
     run_name: Text | None = None
     status: HistoryStatus = HistoryStatus.RUNNING

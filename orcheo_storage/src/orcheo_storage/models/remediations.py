@@ -7,7 +7,14 @@ from uuid import UUID
 
 from pydantic import Field
 
-from orcheo_storage.models.common import INT64_MAX, JsonDict, StorageModel, Text, UtcDatetime
+from orcheo_storage.models.common import (
+    INT64_MAX,
+    AuditEvent,
+    JsonDict,
+    StorageModel,
+    Text,
+    UtcDatetime,
+)
 
 
 class RemediationStatus(enum.StrEnum):
@@ -39,3 +46,6 @@ class RemediationCandidate(StorageModel):
     claimed_at: UtcDatetime | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    graph_format: Text | None = None
+    created_version_id: UUID | None = None
+    audit_log: list[AuditEvent] = Field(default_factory=list)

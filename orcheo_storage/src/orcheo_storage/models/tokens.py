@@ -25,6 +25,13 @@ class ServiceToken(StorageModel):
     revocation_reason: Text | None = None
     last_used_at: UtcDatetime | None = None
     use_count: int = Field(default=0, ge=0, le=INT64_MAX)
+    created_at: UtcDatetime | None = None
+    """When the record was stored (set by the store on create when not given)."""
+    created_by: Text | None = None
+    rotated_from: Text | None = None
+    revoked_by: Text | None = None
+    allowed_ip_ranges: list[Text] | None = None
+    rate_limit_override: int | None = Field(default=None, ge=-INT64_MAX - 1, le=INT64_MAX)
 
     def is_active(self, now: datetime) -> bool:
         """Not revoked, and either no expiry or an expiry later than ``now``."""

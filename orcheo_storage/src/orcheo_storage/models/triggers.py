@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from orcheo_storage.models.common import SecretText, StorageModel, Text, UtcDatetime
+from orcheo_storage.models.common import INT64_MAX, SecretText, StorageModel, Text, UtcDatetime
+
+
+class RateLimit(StorageModel):
+    """At most ``limit`` requests per ``interval_seconds`` (Orcheo's ``RateLimitConfig``)."""
+
+    limit: int = Field(default=60, ge=1)
+    interval_seconds: int = Field(default=60, ge=1)
 
 
 class WebhookConfig(StorageModel):
@@ -18,8 +25,9 @@ class WebhookConfig(StorageModel):
     hmac_header: Text | None = None
     hmac_secret: SecretText | None = None
     hmac_algorithm: Text = "sha256"
+    hmac_timestamp_header: Text | None = None
     hmac_tolerance_seconds: int = Field(default=300, ge=0)
-    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    rate_limit: RateLimit | None = None
 
 
 class CronConfig(StorageModel):
@@ -31,8 +39,9 @@ class CronConfig(StorageModel):
 
 
 class RetryPolicy(StorageModel):
-    max_attempts: int = Field(default=3, ge=1, le=100)
+    max_attempts: int = Field(default=3, ge=1, le=INT64_MAX)
     initial_delay_seconds: float = Field(default=1.0, ge=0)
     backoff_factor: float = Field(default=2.0, ge=1)
-    max_delay_seconds: float = Field(default=300.0, ge=0)
+    max_delay_seconds: float | None = Field(default=300.0, ge=0)
+    """``None``: no ceiling on the computed delay."""
     jitter_factor: float = Field(default=0.1, ge=0, le=1)

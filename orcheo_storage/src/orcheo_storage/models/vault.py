@@ -69,6 +69,8 @@ class Credential(StorageModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     audit_log: list[AuditEvent] = Field(default_factory=list)
+    last_rotated_at: UtcDatetime | None = None
+    health_checked_at: UtcDatetime | None = None
 
 
 class StoredCredential(StorageModel):
@@ -105,3 +107,5 @@ class GovernanceAlert(StorageModel):
     acknowledged_at: UtcDatetime | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    access: AccessScope = Field(default_factory=AccessScope)
+    audit_log: list[AuditEvent] = Field(default_factory=list)

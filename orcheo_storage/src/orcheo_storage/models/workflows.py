@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field
 from orcheo_storage.models.common import (
     INT64_MAX,
     AuditEvent,
+    Json,
     JsonDict,
     StorageModel,
     Text,
@@ -35,8 +36,8 @@ class Publication(StorageModel):
 class ChatConfig(StorageModel):
     """Optional chat configuration shown by the workflow's chat front end."""
 
-    start_screen_prompts: list[JsonDict] = Field(default_factory=list)
-    supported_models: list[JsonDict] = Field(default_factory=list)
+    start_screen_prompts: list[JsonDict] | None = None
+    supported_models: list[JsonDict] | None = None
 
 
 def _name(value: str) -> str:
@@ -62,6 +63,7 @@ class Workflow(StorageModel):
     draft_access: DraftAccess = DraftAccess.PERSONAL
     publication: Publication = Field(default_factory=Publication)
     chat: ChatConfig | None = None
+    share_url: Text | None = None
     created_at: UtcDatetime
     updated_at: UtcDatetime
     audit_log: list[AuditEvent] = Field(default_factory=list)
@@ -79,6 +81,8 @@ class WorkflowVersion(StorageModel):
     created_at: UtcDatetime
     checksum: Text
     audit_log: list[AuditEvent] = Field(default_factory=list)
+    mermaid: Text | None = None
+    updated_at: UtcDatetime
 
 
 class VersionDiff(StorageModel):
@@ -105,7 +109,7 @@ class WorkflowRun(StorageModel):
     input_payload: JsonDict = Field(default_factory=dict)
     runnable_config: JsonDict = Field(default_factory=dict)
     tags: list[Text] = Field(default_factory=list)
-    callbacks: list[JsonDict] = Field(default_factory=list)
+    callbacks: list[Json] = Field(default_factory=list)
     metadata: JsonDict = Field(default_factory=dict)
     run_name: Text | None = None
     output_payload: JsonDict | None = None

@@ -1,7 +1,8 @@
 """Discovery and selection of backend plugins.
 
 The registry is built by :func:`create_registry`; nothing is registered at import time.
-Each entry point is loaded and validated in isolation: a failure is recorded as a
+Each entry point is loaded and validated in isolation (a distribution whose requirement on
+the core excludes the installed core is not even imported): a failure is recorded as a
 :class:`LoadFailure` and only becomes an error when that backend is selected (or
 immediately, in strict mode).
 """
@@ -23,6 +24,7 @@ from orcheo_storage.errors import (
     UnknownBackendError,
 )
 from orcheo_storage.plugins import hookspecs
+from orcheo_storage.plugins.compat import core_mismatch
 from orcheo_storage.plugins.known import KNOWN_BACKENDS
 from orcheo_storage.protocols.backend import STORAGE_API_VERSION, BackendManifest, StorageBackend
 
@@ -59,6 +61,10 @@ class BackendRegistry:
             dist = ep.dist
             dist_name = dist.name if dist is not None else None
             dist_version = dist.version if dist is not None else None
+            mismatch = core_mismatch(dist)
+            if mismatch is not None:  # not imported: it was built for another core
+                self._fail(ep.name, dist_name, dist_version, mismatch, PluginError(mismatch))
+                continue
             try:
                 plugin = ep.load()
             except Exception as exc:

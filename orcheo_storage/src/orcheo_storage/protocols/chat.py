@@ -14,7 +14,14 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class ChatStore(Protocol):
-    """What a backend's ChatKit store offers. Concrete classes subclass ``chatkit.store.Store``."""
+    """What a backend's ChatKit store offers. Concrete classes subclass ``chatkit.store.Store``.
+
+    Every ``context`` may also be a plain mapping with the keys of :class:`ChatContext` (as
+    today's Orcheo passes it): stores are decorated with
+    :func:`orcheo_storage.rules.chat.accepts_mapping_context`. Unknown or out-of-scope ids
+    raise ``ThreadNotFoundError``, ``ItemNotFoundError`` or ``AttachmentNotFoundError``
+    from :mod:`orcheo_storage.errors`, which are also ``chatkit.store.NotFoundError``.
+    """
 
     async def load_thread(self, thread_id: str, context: ChatContext) -> ThreadMetadata: ...
 

@@ -164,6 +164,8 @@ class RemediationStore(Protocol):
         version_checksum: str,
         context: dict[str, Any] | None = None,
         classification: str | None = None,
+        graph_format: str | None = None,
+        actor: str = "system",
     ) -> RemediationCandidate:
         """Idempotent per fingerprint while one is pending or claimed (returns the existing one)."""
         ...
@@ -186,6 +188,8 @@ class RemediationStore(Protocol):
         artifacts: dict[str, Any] | None = None,
         validation_result: dict[str, Any] | None = None,
         last_error: str | None = None,
+        created_version_id: UUID | None = None,
+        actor: str | None = None,
     ) -> RemediationCandidate: ...
 
     async def list_candidates(

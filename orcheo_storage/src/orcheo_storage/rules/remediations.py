@@ -10,6 +10,7 @@ from orcheo_storage.errors import InvalidTransitionError
 from orcheo_storage.models.common import build
 from orcheo_storage.models.remediations import RemediationCandidate, RemediationStatus
 from orcheo_storage.rules.states import parse_state
+from orcheo_storage.rules.workflows import audit
 
 REMEDIATION_TRANSITIONS: dict[RemediationStatus, frozenset[RemediationStatus]] = {
     RemediationStatus.PENDING: frozenset({RemediationStatus.CLAIMED, RemediationStatus.DISMISSED}),
@@ -40,7 +41,10 @@ def new_candidate(
     now: datetime,
     context: dict[str, Any] | None = None,
     classification: str | None = None,
+    graph_format: str | None = None,
+    actor: str = "system",
 ) -> RemediationCandidate:
+    """A pending candidate, its creation audited (as Orcheo's ``remediation_created``)."""
     return build(
         RemediationCandidate,
         id=uuid.uuid4(),
@@ -51,8 +55,10 @@ def new_candidate(
         version_checksum=version_checksum,
         context=context or {},
         classification=classification,
+        graph_format=graph_format,
         created_at=now,
         updated_at=now,
+        audit_log=[audit(actor, "remediation_created", now)],
     )
 
 
@@ -66,6 +72,7 @@ def claim(candidate: RemediationCandidate, worker_id: str, now: datetime) -> Rem
             "claimed_at": now,
             "attempt_count": candidate.attempt_count + 1,
             "updated_at": now,
+            "audit_log": [*candidate.audit_log, audit(worker_id, "remediation_claimed", now)],
         }
     )
 
@@ -86,15 +93,26 @@ def transition(
     artifacts: dict[str, Any] | None = None,
     validation_result: dict[str, Any] | None = None,
     last_error: str | None = None,
+    created_version_id: uuid.UUID | None = None,
+    actor: str | None = None,
 ) -> RemediationCandidate:
     """Move a candidate along the state machine, recording the outcome fields given.
+
+    The move is audited as ``remediation_<status>`` (``remediation_requeued`` back to
+    pending) by ``actor``, else by the worker holding the claim, else ``system``.
 
     Raises:
         InvalidTransitionError: the state machine forbids it.
     """
     status = parse_state(RemediationStatus, target, entity="remediation", field="target")
     _check(candidate, status)
-    update: dict[str, Any] = {"status": status, "updated_at": now}
+    who = actor or candidate.claimed_by or "system"
+    name = "requeued" if status is RemediationStatus.PENDING else status.value
+    update: dict[str, Any] = {
+        "status": status,
+        "updated_at": now,
+        "audit_log": [*candidate.audit_log, audit(who, f"remediation_{name}", now)],
+    }
     if status is RemediationStatus.PENDING:
         update.update(claimed_by=None, claimed_at=None)
     for key, value in (
@@ -103,6 +121,7 @@ def transition(
         ("artifacts", artifacts),
         ("validation_result", validation_result),
         ("last_error", last_error),
+        ("created_version_id", created_version_id),
     ):
         if value is not None:
             update[key] = value

@@ -17,6 +17,14 @@ from orcheo_storage.models.triggers import CronConfig, RetryPolicy, WebhookConfi
 from orcheo_storage.models.vault import EncryptedSecret
 
 SECRET_FIELDS = ("shared_secret", "hmac_secret")
+HEADER_FIELDS = ("shared_secret_header", "hmac_header", "hmac_timestamp_header")
+
+
+def _header(name: Any) -> Any:
+    # Header names compare case-insensitively: stored stripped and lower-cased.
+    if not isinstance(name, str):
+        return name  # None, or a wrong type the model refuses by name
+    return name.strip().lower() or None
 
 
 def normalise_webhook(config: WebhookConfig | dict[str, Any]) -> WebhookConfig:
@@ -26,13 +34,12 @@ def normalise_webhook(config: WebhookConfig | dict[str, Any]) -> WebhookConfig:
         {m.strip().upper() for m in raw.get("allowed_methods") or ["POST"] if m.strip()}
     )
     headers = {k.strip().lower(): v for k, v in (raw.get("required_headers") or {}).items()}
-    secret_header = raw.get("shared_secret_header")
-    hmac_header = raw.get("hmac_header")
+    if "secret_header" in raw:  # Orcheo's alias of shared_secret_header
+        raw.setdefault("shared_secret_header", raw.pop("secret_header"))
     raw.update(
         allowed_methods=methods or ["POST"],
         required_headers=headers,
-        shared_secret_header=secret_header.strip().lower() if secret_header else None,
-        hmac_header=hmac_header.strip().lower() if hmac_header else None,
+        **{name: _header(raw.get(name)) for name in HEADER_FIELDS},
     )
     return build(WebhookConfig, **raw)
 

@@ -6,7 +6,9 @@ import difflib
 import hashlib
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from orcheo_storage.jsoncodec import JsonObject, canonical_dumps, loads, normalise_object
@@ -16,8 +18,41 @@ from orcheo_storage.rules.workflows import audit
 
 
 def graph_checksum(graph: JsonObject) -> str:
-    """SHA-256 hex of the graph serialised with sorted keys and compact separators."""
-    return hashlib.sha256(canonical_dumps(graph).encode("utf-8")).hexdigest()
+    """Orcheo's checksum of a graph, bit for bit.
+
+    ``sha256(json.dumps(graph, sort_keys=True, separators=(",", ":")).encode())`` with the
+    standard library's other defaults: non-ASCII escaped as ``\\uXXXX``, floats written by
+    ``repr`` (``1e-07``), integers of any size as digits. So a checksum taken here equals the
+    one today's Orcheo (and its clients) compute for the same graph. A
+    :class:`~decimal.Decimal` (a number no float holds exactly, which Orcheo itself cannot
+    store) is written as its exact literal.
+    """
+    try:
+        text = json.dumps(graph, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except TypeError:
+        text = "".join(_orcheo_json(graph))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _orcheo_json(value: Any) -> Iterator[str]:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"))`` that also writes Decimals."""
+    if isinstance(value, Decimal):
+        yield format(value, "f") if value.as_tuple().exponent < 0 else str(value)  # type: ignore[operator]
+    elif isinstance(value, dict):
+        yield "{"
+        for i, key in enumerate(sorted(value)):
+            yield ("," if i else "") + json.dumps(key) + ":"
+            yield from _orcheo_json(value[key])
+        yield "}"
+    elif isinstance(value, list):
+        yield "["
+        for i, item in enumerate(value):
+            if i:
+                yield ","
+            yield from _orcheo_json(item)
+        yield "]"
+    else:
+        yield json.dumps(value, allow_nan=False)
 
 
 def new_version(
@@ -50,6 +85,7 @@ def new_version(
         notes=notes,
         created_by=created_by,
         created_at=now,
+        updated_at=now,
         checksum="",
         audit_log=[audit(created_by, "version_created", now)],
     )
@@ -83,6 +119,7 @@ def replace_runnable_config(
         **{
             **version.model_dump(),
             "runnable_config": clean,
+            "updated_at": now,
             "audit_log": [*version.audit_log, event],
         },
     )

@@ -54,7 +54,7 @@ CURSORS = RowCodec(
 CANDIDATES = RowCodec(
     RemediationCandidate,
     "remediation_candidates",
-    ("context", "artifacts", "validation_result"),
+    ("context", "artifacts", "validation_result", "audit_log"),
     pure_json=("context", "artifacts", "validation_result"),
     text_json=("context", "artifacts", "validation_result"),
 )
@@ -69,8 +69,8 @@ HISTORIES = RowCodec(
 TOKENS = RowCodec(
     ServiceToken,
     "service_tokens",
-    ("scopes", "workspace_ids"),
-    pure_json=("scopes", "workspace_ids"),
+    ("scopes", "workspace_ids", "allowed_ip_ranges"),
+    pure_json=("scopes", "workspace_ids", "allowed_ip_ranges"),
 )
 TOKEN_AUDIT = RowCodec(
     TokenAuditEvent,
@@ -90,4 +90,4 @@ CREDENTIALS = RowCodec(Credential, "vault_credentials", ("scopes", "access", "au
 TEMPLATES = RowCodec(
     CredentialTemplate, "vault_templates", ("scopes", "access", "issuance_policy", "audit_log")
 )
-ALERTS = RowCodec(GovernanceAlert, "vault_alerts", ())
+ALERTS = RowCodec(GovernanceAlert, "vault_alerts", ("access", "audit_log"))

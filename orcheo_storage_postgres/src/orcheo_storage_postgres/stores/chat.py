@@ -110,7 +110,7 @@ VALUES (%(id)s, %(thread_id)s, %(path)s, %(now)s, %(attachment)s)
 ON CONFLICT (id) DO UPDATE SET thread_id = excluded.thread_id,
     storage_path = excluded.storage_path, attachment = excluded.attachment
 """
-_GET_ATTACHMENT = "SELECT attachment FROM chat_attachments WHERE id = %s"
+_GET_ATTACHMENT = "SELECT thread_id, attachment FROM chat_attachments WHERE id = %s"
 _DELETE_ATTACHMENT = "DELETE FROM chat_attachments WHERE id = %s"
 _PRUNE = """
 WITH gone AS (DELETE FROM chat_threads WHERE updated_at < %s RETURNING id),
@@ -158,6 +158,7 @@ def _item_doc(item: ThreadItem) -> Any:
     return normalise_json(item.model_dump(mode="json"), "item")
 
 
+@rules.accepts_mapping_context
 class PostgresChatStore(Store[ChatContext]):
     """ChatKit threads, items and attachments on PostgreSQL."""
 
@@ -345,7 +346,7 @@ class PostgresChatStore(Store[ChatContext]):
         row = await self._db.one(_GET_ATTACHMENT, (attachment_id,))
         if row is None:
             raise AttachmentNotFoundError(attachment_id)
-        return _ATTACHMENT.validate_python(row["attachment"])
+        return _ATTACHMENT.validate_python(rules.bound_to(row["attachment"], row["thread_id"]))
 
     async def delete_attachment(self, attachment_id: str, context: ChatContext) -> None:
         await self._db.run(_DELETE_ATTACHMENT, (attachment_id,))

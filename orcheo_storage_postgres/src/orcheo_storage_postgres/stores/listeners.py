@@ -48,9 +48,9 @@ _UPSERT_CURSOR = (
 _GET_CURSOR = CURSORS.select("subscription_id = %(id)s")
 # A key is new when absent or when its previous window has expired (then it is renewed).
 _DEDUPE = (
-    "INSERT INTO listener_dedupe (subscription_id, dedupe_key, expires_at) "
-    "VALUES (%(sub)s, %(key)s, %(expires)s) ON CONFLICT (subscription_id, dedupe_key) "
-    "DO UPDATE SET expires_at = excluded.expires_at "
+    "INSERT INTO listener_dedupe (subscription_id, dedupe_key, expires_at, created_at) "
+    "VALUES (%(sub)s, %(key)s, %(expires)s, %(now)s) ON CONFLICT (subscription_id, dedupe_key) "
+    "DO UPDATE SET expires_at = excluded.expires_at, created_at = excluded.created_at "
     "WHERE listener_dedupe.expires_at <= %(now)s RETURNING dedupe_key"
 )
 _PRUNE = "DELETE FROM listener_dedupe WHERE expires_at <= %s"

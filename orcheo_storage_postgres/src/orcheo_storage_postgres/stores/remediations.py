@@ -57,6 +57,8 @@ class PostgresRemediationStore:
         version_checksum: str,
         context: dict[str, Any] | None = None,
         classification: str | None = None,
+        graph_format: str | None = None,
+        actor: str = "system",
     ) -> RemediationCandidate:
         candidate = rules.new_candidate(
             workflow_id=workflow_id,
@@ -67,6 +69,8 @@ class PostgresRemediationStore:
             now=utcnow(),
             context=context,
             classification=classification,
+            graph_format=graph_format,
+            actor=actor,
         )
         try:
             async with self._db.transaction() as conn:
@@ -111,6 +115,8 @@ class PostgresRemediationStore:
         artifacts: dict[str, Any] | None = None,
         validation_result: dict[str, Any] | None = None,
         last_error: str | None = None,
+        created_version_id: UUID | None = None,
+        actor: str | None = None,
     ) -> RemediationCandidate:
         status = parse_state(RemediationStatus, target, entity="remediation", field="status")
         async with self._db.transaction() as conn:
@@ -126,6 +132,8 @@ class PostgresRemediationStore:
                 artifacts=artifacts,
                 validation_result=validation_result,
                 last_error=last_error,
+                created_version_id=created_version_id,
+                actor=actor,
             )
             await conn.execute(_UPDATE, CANDIDATES.params(updated))
             return updated

@@ -9,6 +9,7 @@ from orcheo_storage.errors import DuplicateError, TokenNotFoundError
 from orcheo_storage.models.common import build
 from orcheo_storage.models.tokens import ServiceToken, TokenAuditEvent
 from orcheo_storage.rules.pagination import check_limit
+from orcheo_storage.rules.tokens import stamp_created
 
 from orcheo_storage_postgres._db import Db, q_one
 from orcheo_storage_postgres._errors import UniqueViolation
@@ -50,6 +51,7 @@ class PostgresServiceTokenStore:
         self._db = db
 
     async def create(self, token: ServiceToken) -> ServiceToken:
+        token = stamp_created(token, utcnow())
         try:
             await self._db.run(TOKENS.insert_sql, TOKENS.params(token))
         except UniqueViolation as exc:

@@ -56,9 +56,10 @@ WITH n AS (
     RETURNING version_seq
 )
 INSERT INTO workflow_versions (id, workflow_id, version, graph, metadata, runnable_config,
-    notes, created_by, created_at, checksum, audit_log)
+    notes, created_by, created_at, checksum, audit_log, mermaid, updated_at)
 SELECT %(id)s, %(workflow_id)s, n.version_seq, %(graph)s, %(metadata)s, %(runnable_config)s,
-    %(notes)s, %(created_by)s, %(created_at)s, %(checksum)s, %(audit_log)s FROM n
+    %(notes)s, %(created_by)s, %(created_at)s, %(checksum)s, %(audit_log)s, %(mermaid)s,
+    %(updated_at)s FROM n
 RETURNING version
 """
 _GET_VERSION = VERSIONS.select("id = %(id)s")
@@ -68,7 +69,7 @@ _GET_LATEST = VERSIONS.select("workflow_id = %(wf)s", "ORDER BY version DESC LIM
 _LIST_VERSIONS = VERSIONS.select("workflow_id = %(wf)s", "ORDER BY version")
 _SET_VERSION_CONFIG = (
     "UPDATE workflow_versions SET runnable_config = %(runnable_config)s, "
-    "audit_log = %(audit_log)s WHERE id = %(id)s"
+    "audit_log = %(audit_log)s, updated_at = %(updated_at)s WHERE id = %(id)s"
 )
 
 _RUN_CONTEXT = """

@@ -20,16 +20,31 @@ class LegacyRowError(ValidationError):
 
 
 class Notes:
-    """Counts of legacy fields or columns that have no place in the logical rows."""
+    """What one legacy read did not carry over, counted by legacy field path.
+
+    Attributes:
+        dropped: documented drops (``dropped`` fate in the shapes) that held a value.
+        lost: fields removed because the operator allowed their loss (``--allow-loss``).
+        absent: legacy files or tables that were not there (nothing to carry).
+    """
 
     def __init__(self) -> None:
         self.dropped: Counter[str] = Counter()
-
-    def drop(self, where: str) -> None:
-        self.dropped[where] += 1
+        self.lost: Counter[str] = Counter()
+        self.absent: list[str] = []
 
     def lines(self) -> list[str]:
-        return [f"{where}: dropped in {n} row(s)" for where, n in sorted(self.dropped.items())]
+        out = [
+            f"{where}: dropped (documented) in {n} row(s)"
+            for where, n in sorted(self.dropped.items())
+        ]
+        out += [
+            f"{where}: LOST (--allow-loss) in {n} row(s)" for where, n in sorted(self.lost.items())
+        ]
+        return out + self.absent
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dropped": dict(self.dropped), "lost": dict(self.lost), "absent": list(self.absent)}
 
 
 def parse_json(text: Any, where: str) -> Any:
@@ -63,23 +78,38 @@ def utc_text(value: Any) -> str | None:
     return parsed.astimezone(UTC).isoformat()
 
 
-def fit(model: type[M], data: dict[str, Any], where: str, notes: Notes) -> M:
-    """Build ``model`` from ``data``, dropping (and noting) fields the model lacks.
+def payload_of(row: dict[str, Any], *mirrors: str) -> dict[str, Any]:
+    """A copy of the row's payload, with the mirrored columns filling absent keys."""
+    value = row.get("payload")
+    if not isinstance(value, dict):
+        raise LegacyRowError("payload: expected a JSON object", field="payload")
+    payload = dict(value)
+    for column in mirrors:
+        if column not in payload and row.get(column) is not None:
+            payload[column] = row[column]
+    return payload
+
+
+def strict(model: type[M], data: Any, prefix: str = "") -> M:
+    """Build ``model`` from ``data`` with every rule of the model (unknown keys refused).
+
+    Args:
+        prefix: where the model sits in the logical row (``policy``), so an error names
+            the logical field (``policy.max_attempts``).
 
     Raises:
-        LegacyRowError: the data is invalid for the model even after dropping extras.
+        LegacyRowError: the data does not fit; ``field`` names the logical field.
     """
-    known = model.model_fields
-    kept: dict[str, Any] = {}
-    for name, value in data.items():
-        if name in known:
-            kept[name] = value
-        elif value not in (None, [], {}, ""):
-            notes.drop(f"{where}.{name}")
+    if not isinstance(data, dict):
+        raise LegacyRowError(
+            f"expected a JSON object, got {type(data).__name__}", field=prefix or None
+        )
     try:
-        return build(model, **kept)
+        return build(model, **data)
     except ValidationError as exc:
-        raise LegacyRowError(f"{where}: {exc}") from None
+        message = str(exc).split(": ", 1)[-1] if exc.field else str(exc)
+        field = ".".join(p for p in (prefix, exc.field) if p) or None
+        raise LegacyRowError(message, field=field) from None
 
 
 def dump(model: BaseModel, **extra: Any) -> JsonObject:

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
+from orcheo_storage.crypto import VaultCipher
 from orcheo_storage.errors import DecryptionError
 from orcheo_storage.jsoncodec import JsonObject
 from orcheo_storage.migration.legacy.context import MapContext, TableMap
@@ -18,8 +19,9 @@ from orcheo_storage.migration.legacy.fitting import (
     LegacyRowError,
     as_object,
     dump,
-    fit,
     parse_json,
+    payload_of,
+    strict,
     utc_text,
 )
 from orcheo_storage.models.tokens import ServiceToken, TokenAuditEvent
@@ -50,17 +52,21 @@ def _chatkit_adapters() -> dict[str, TypeAdapter[Any]] | None:
 
 
 def _chat_json(kind: str, value: JsonObject, where: str) -> JsonObject:
+    """``value`` unchanged, once the installed ChatKit has shown it can load it.
+
+    Kept verbatim rather than re-dumped: a newer ChatKit ignores keys an older one wrote
+    (1.6 no longer has an attachment's ``upload_url``), and re-dumping would drop them.
+    """
     adapters = _chatkit_adapters()
     if adapters is None:
         return value
     try:
-        parsed = adapters[kind].validate_python(value)
+        adapters[kind].validate_python(value)
     except PydanticValidationError as exc:
         raise LegacyRowError(
             f"{where}: not a ChatKit {kind}: {exc.error_count()} error(s)"
         ) from None
-    out: JsonObject = adapters[kind].dump_python(parsed, mode="json")
-    return out
+    return value
 
 
 def thread(row: dict[str, Any], ctx: MapContext) -> JsonObject:
@@ -118,12 +124,12 @@ def attachment(row: dict[str, Any], ctx: MapContext) -> JsonObject:
 def token(row: dict[str, Any], ctx: MapContext) -> JsonObject:
     data: dict[str, Any] = dict(row)
     for column in ("scopes", "workspace_ids"):
-        data[column] = parse_json(row.get(column), f"service_tokens.{column}") or []
+        # Orcheo writes an empty set as NULL; here it is an empty list.
+        data[column] = data.get(column) or []
     data["use_count"] = int(row.get("use_count") or 0)
-    data.setdefault("issued_at", None)
-    if data["issued_at"] is None:
+    if data.get("issued_at") is None:
         data["issued_at"] = row.get("created_at")
-    return dump(fit(ServiceToken, data, "service_tokens", ctx.notes))
+    return dump(strict(ServiceToken, data))
 
 
 def token_event(row: dict[str, Any], ctx: MapContext) -> JsonObject:
@@ -134,9 +140,9 @@ def token_event(row: dict[str, Any], ctx: MapContext) -> JsonObject:
         "ip": row.get("ip_address"),
         "user_agent": row.get("user_agent"),
         "timestamp": row["timestamp"],
-        "details": as_object(row.get("details"), "service_token_audit_log.details"),
+        "details": row.get("details") or {},
     }
-    return dump(fit(TokenAuditEvent, data, "service_token_audit_log", ctx.notes), seq=row["id"])
+    return dump(strict(TokenAuditEvent, data), seq=row["id"])
 
 
 # --- vault ---------------------------------------------------------------------------------------
@@ -144,13 +150,13 @@ def token_event(row: dict[str, Any], ctx: MapContext) -> JsonObject:
 
 def _access(payload: dict[str, Any]) -> None:
     # Today's models call the access scope ``scope``; ours call it ``access``.
-    if "access" not in payload and isinstance(payload.get("scope"), dict):
-        payload["access"] = payload.pop("scope")
+    if "scope" in payload:
+        payload["access"] = payload.pop("scope") or {}
 
 
 def _envelope(value: Any, where: str) -> EncryptedSecret:
     if not isinstance(value, dict) or "ciphertext" not in value:
-        raise LegacyRowError(f"{where}: no encryption envelope")
+        raise LegacyRowError("no encryption envelope", field=where)
     return EncryptedSecret(
         algorithm=value.get("algorithm", "aes256-gcm.v1"),
         key_id=value.get("key_id", "primary"),
@@ -158,74 +164,74 @@ def _envelope(value: Any, where: str) -> EncryptedSecret:
     )
 
 
-def _reseal(value: Any, ctx: MapContext, credential_id: uuid.UUID, purpose: str) -> EncryptedSecret:
-    # Today's envelopes have no associated data; ours bind the credential id and purpose.
+def _legacy_cipher(ctx: MapContext) -> VaultCipher:
     if ctx.legacy_cipher is None:
         raise LegacyRowError(
-            "vault: credentials hold encrypted secrets but no legacy vault key is known "
-            "(set the legacy key or keep its .key file beside vault.sqlite)"
+            "vault.sqlite holds encrypted secrets but no legacy vault key is known: set "
+            "ORCHEO_LEGACY_VAULT_ENCRYPTION_KEY to today's ORCHEO_VAULT_ENCRYPTION_KEY (or keep "
+            "today's vault.key file beside vault.sqlite)"
         )
+    return ctx.legacy_cipher
+
+
+def _open(value: Any, ctx: MapContext, where: str) -> str:
     try:
-        plain = ctx.legacy_cipher.decrypt(_envelope(value, f"credentials.{purpose}"))
+        return _legacy_cipher(ctx).decrypt(_envelope(value, where))
     except DecryptionError as exc:
-        raise LegacyRowError(f"credentials.{purpose}: {exc}") from None
+        raise LegacyRowError(str(exc), field=where) from None
+
+
+def _seal(plain: str, ctx: MapContext, credential_id: uuid.UUID, purpose: str) -> EncryptedSecret:
+    # Today's envelopes have no associated data; ours bind the credential id and purpose.
     ad = f"orcheo-vault:{credential_id}:{purpose}".encode()
     return ctx.target_cipher.encrypt(plain, associated_data=ad)
 
 
-def _oauth(value: Any, ctx: MapContext, credential_id: uuid.UUID) -> EncryptedSecret | None:
-    if value is None:
-        return None
-    if isinstance(value, dict) and "ciphertext" in value:
-        return _reseal(value, ctx, credential_id, "oauth")
-    if not isinstance(value, dict) or ctx.legacy_cipher is None:
-        raise LegacyRowError("credentials.oauth_tokens: unreadable without the legacy key")
-    # Today's OAuth secrets are a map of separately encrypted fields: open each, seal once.
+def oauth_plaintext(value: dict[str, Any], ctx: MapContext) -> dict[str, Any]:
+    """Today's OAuth token payload opened: each token decrypted, ``expires_at`` as UTC text."""
     tokens: dict[str, Any] = {}
-    for name, field in value.items():
-        if isinstance(field, dict) and "ciphertext" in field:
-            tokens[name] = ctx.legacy_cipher.decrypt(_envelope(field, f"oauth_tokens.{name}"))
-        else:
-            tokens[name] = field
-    plain = json.dumps(tokens, sort_keys=True, default=str)
-    ad = f"orcheo-vault:{credential_id}:oauth".encode()
-    return ctx.target_cipher.encrypt(plain, associated_data=ad)
+    for name in ("access_token", "refresh_token"):
+        field = value.get(name)
+        tokens[name] = None if field is None else _open(field, ctx, f"oauth_tokens.{name}")
+    tokens["expires_at"] = utc_text(value.get("expires_at"))
+    return tokens
 
 
 def credential(row: dict[str, Any], ctx: MapContext) -> JsonObject:
-    payload = as_object(row["payload"], "credentials.payload")
-    _access(payload)
-    health = payload.pop("health", None)
-    if isinstance(health, dict):
-        payload.setdefault("health_status", health.get("status"))
-        payload.setdefault("health_reason", health.get("failure_reason") or health.get("reason"))
-    secret = payload.pop("encryption", None) or payload.pop("secret", None)
-    oauth = payload.pop("oauth_tokens", None)
-    payload.setdefault("id", row["id"])
-    payload.setdefault("created_at", row.get("created_at"))
-    payload.setdefault("updated_at", row.get("updated_at"))
-    meta = fit(Credential, payload, "credentials.payload", ctx.notes)
+    p = payload_of(row, "id", "name", "provider", "created_at", "updated_at")
+    _access(p)
+    health = p.pop("health", None) or {}
+    p["health_status"] = health.get("status") or "unknown"
+    p["health_checked_at"] = health.get("last_checked_at")
+    p["health_reason"] = health.get("failure_reason")
+    secret = p.pop("encryption", None)
+    oauth = p.pop("oauth_tokens", None)
+    tokens = None if oauth is None else oauth_plaintext(oauth, ctx)
+    p["oauth_expires_at"] = None if tokens is None else tokens["expires_at"]
+    meta = strict(Credential, p)
+    plain = json.dumps(tokens, sort_keys=True) if tokens is not None else None
     stored = StoredCredential(
         credential=meta,
-        secret=_reseal(secret, ctx, meta.id, "secret"),
-        oauth_tokens=_oauth(oauth, ctx, meta.id),
+        secret=_seal(_open(secret, ctx, "encryption"), ctx, meta.id, "secret"),
+        oauth_tokens=None if plain is None else _seal(plain, ctx, meta.id, "oauth"),
     )
     return dump(stored)
 
 
 def template(row: dict[str, Any], ctx: MapContext) -> JsonObject:
-    payload = as_object(row["payload"], "credential_templates.payload")
-    _access(payload)
-    payload.setdefault("id", row["id"])
-    return dump(fit(CredentialTemplate, payload, "credential_templates.payload", ctx.notes))
+    p = payload_of(row, "id", "name", "provider", "created_at", "updated_at")
+    _access(p)
+    return dump(strict(CredentialTemplate, p))
 
 
 def alert(row: dict[str, Any], ctx: MapContext) -> JsonObject:
-    payload = as_object(row["payload"], "governance_alerts.payload")
-    payload.setdefault("id", row["id"])
-    if row.get("acknowledged") is not None:
-        payload["acknowledged"] = bool(row["acknowledged"])
-    return dump(fit(GovernanceAlert, payload, "governance_alerts.payload", ctx.notes))
+    p = payload_of(row, "id", "created_at", "updated_at")
+    _access(p)
+    if "is_acknowledged" in p:
+        p["acknowledged"] = bool(p.pop("is_acknowledged"))
+    elif row.get("acknowledged") is not None:
+        p["acknowledged"] = bool(row["acknowledged"])
+    return dump(strict(GovernanceAlert, p))
 
 
 OLD_THREAD_ID = (

@@ -1,4 +1,11 @@
-"""Mappers for ``workflows.sqlite``: workflows, versions, runs, triggers, listeners, history."""
+"""Mappers for ``workflows.sqlite``: workflows, versions, runs, triggers, listeners, history.
+
+Each mapper takes a row whose JSON columns are decoded and whose every field the shape
+accounts for (:mod:`.check`), and builds this project's model strictly: a key the mapper
+does not translate is refused by the model (``extra="forbid"``), never dropped silently.
+Orcheo reads entities from their ``payload``; the mirrored columns only fill a key an
+older payload lacks.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +15,12 @@ from orcheo_storage.jsoncodec import JsonObject
 from orcheo_storage.migration.legacy.context import MapContext, TableMap
 from orcheo_storage.migration.legacy.fitting import (
     LegacyRowError,
-    as_object,
     dump,
-    fit,
-    parse_json,
+    payload_of,
+    strict,
     utc_text,
 )
+from orcheo_storage.migration.legacy.shapes import CURSOR_POSITIONS
 from orcheo_storage.models.agentensor import AgentensorCheckpoint
 from orcheo_storage.models.history import RunHistoryRecord
 from orcheo_storage.models.listeners import ListenerCursor, ListenerSubscription
@@ -23,52 +30,55 @@ from orcheo_storage.models.workflows import Workflow, WorkflowRun, WorkflowVersi
 from orcheo_storage.rules.triggers import normalise_webhook, seal_webhook
 from orcheo_storage.rules.versions import graph_checksum
 
-
-def _with_columns(payload: dict[str, Any], row: dict[str, Any], *columns: str) -> dict[str, Any]:
-    # Mirrored columns are authoritative where present: today's code updates them in place.
-    for column in columns:
-        if column in row and row[column] is not None:
-            payload[column] = row[column]
-    return payload
+_PUBLICATION = ("is_public", "published_at", "published_by", "require_login")
+_OLD_CHAT_KEYS = {
+    "chatkit_start_screen_prompts": "start_screen_prompts",
+    "chatkit_supported_models": "supported_models",
+}
 
 
 def workflow(row: dict[str, Any], ctx: MapContext) -> JsonObject:
-    payload = as_object(row["payload"], "workflows.payload")
-    if "handle" in row:
-        payload["handle"] = row["handle"]
-    if "is_archived" in row and row["is_archived"] is not None:
-        payload["is_archived"] = bool(row["is_archived"])
-    payload.setdefault("id", row["id"])
-    return dump(fit(Workflow, payload, "workflows.payload", ctx.notes))
+    p = payload_of(row, "id", "handle", "is_archived", "created_at", "updated_at")
+    for dropped in ("publish_token_hash", "publish_token_rotated_at"):
+        p.pop(dropped, None)  # documented drop: Orcheo discards them when it reads a workflow
+    p["publication"] = {k: p.pop(k) for k in _PUBLICATION if k in p}
+    chat = p.pop("chatkit", None)
+    old = {new: p.pop(key) for key, new in _OLD_CHAT_KEYS.items() if key in p}
+    if chat is None and old:
+        chat = old  # Orcheo folds the older top-level keys in unless `chatkit` is set
+    p["chat"] = chat
+    if p.get("draft_access") is None:
+        tags = p.get("tags")
+        workspace = isinstance(tags, list) and any(
+            isinstance(t, str) and t.lower().startswith("workspace:") for t in tags
+        )
+        p["draft_access"] = "workspace" if workspace else "personal"
+    if p.get("is_archived") is not None:
+        p["is_archived"] = bool(p["is_archived"])
+    return dump(strict(Workflow, p))
 
 
 def version(row: dict[str, Any], ctx: MapContext) -> JsonObject:
-    payload = _with_columns(
-        as_object(row["payload"], "workflow_versions.payload"), row, "id", "workflow_id", "version"
-    )
-    if not payload.get("checksum") and isinstance(payload.get("graph"), dict):
-        payload["checksum"] = graph_checksum(payload["graph"])
-    payload.setdefault("created_by", "legacy")
-    return dump(fit(WorkflowVersion, payload, "workflow_versions.payload", ctx.notes))
+    p = payload_of(row, "id", "workflow_id", "version", "created_at", "updated_at")
+    p.setdefault("graph", {})
+    p.setdefault("updated_at", p.get("created_at"))
+    graph = p["graph"]
+    # Orcheo stores no checksum: it is computed from the graph, by Orcheo's own rule.
+    p["checksum"] = graph_checksum(graph) if isinstance(graph, dict) else ""
+    return dump(strict(WorkflowVersion, p))
 
 
 def run(row: dict[str, Any], ctx: MapContext) -> JsonObject:
     # A run's payload has no workflow_id: only the column links a run to its workflow.
-    payload = _with_columns(
-        as_object(row["payload"], "workflow_runs.payload"),
-        row,
-        "id",
-        "workflow_id",
-        "workflow_version_id",
-        "status",
-        "triggered_by",
+    p = payload_of(
+        row, "id", "workflow_version_id", "status", "triggered_by", "created_at", "updated_at"
     )
-    return dump(fit(WorkflowRun, payload, "workflow_runs.payload", ctx.notes))
+    p["workflow_id"] = row.get("workflow_id")
+    return dump(strict(WorkflowRun, p))
 
 
 def remediation(row: dict[str, Any], ctx: MapContext) -> JsonObject:
-    payload = _with_columns(
-        as_object(row["payload"], "workflow_run_remediations.payload"),
+    p = payload_of(
         row,
         "id",
         "workflow_id",
@@ -78,27 +88,28 @@ def remediation(row: dict[str, Any], ctx: MapContext) -> JsonObject:
         "fingerprint",
         "version_checksum",
         "attempt_count",
+        "created_at",
+        "updated_at",
     )
-    return dump(fit(RemediationCandidate, payload, "workflow_run_remediations.payload", ctx.notes))
+    return dump(strict(RemediationCandidate, p))
 
 
 def webhook(row: dict[str, Any], ctx: MapContext) -> JsonObject:
-    # Today's secrets are plain text in this JSON; they are sealed under the vault key.
-    config = as_object(row["config"], "webhook_triggers.config")
+    # Today's secrets are plain text in this JSON; they are sealed under the target key.
+    config = row.get("config")
+    if not isinstance(config, dict):
+        raise LegacyRowError("expected a JSON object", field="config")
     try:
         sealed = seal_webhook(normalise_webhook(config), ctx.target_cipher, row["workflow_id"])
     except ValueError as exc:
-        raise LegacyRowError(f"webhook_triggers.config: {exc}") from None
+        field = getattr(exc, "field", None)
+        message = str(exc).split(": ", 1)[-1] if field else str(exc)
+        raise LegacyRowError(message, field=f"config.{field}" if field else "config") from None
     return {"workflow_id": row["workflow_id"], "config": sealed}
 
 
 def cron(row: dict[str, Any], ctx: MapContext) -> JsonObject:
-    config = fit(
-        CronConfig,
-        as_object(row["config"], "cron_triggers.config"),
-        "cron_triggers.config",
-        ctx.notes,
-    )
+    config = strict(CronConfig, row["config"], "config")
     return {"workflow_id": row["workflow_id"], "config": dump(config)}
 
 
@@ -110,18 +121,13 @@ def cron_dispatch(row: dict[str, Any], ctx: MapContext) -> JsonObject:
 
 
 def retry(row: dict[str, Any], ctx: MapContext) -> JsonObject:
-    policy = fit(
-        RetryPolicy,
-        as_object(row["config"], "retry_policies.config"),
-        "retry_policies.config",
-        ctx.notes,
-    )
+    policy = strict(RetryPolicy, row["config"], "policy")
     return {"workflow_id": row["workflow_id"], "policy": dump(policy)}
 
 
 def subscription(row: dict[str, Any], ctx: MapContext) -> JsonObject:
-    payload = as_object(row["payload"], "listener_subscriptions.payload")
-    for column in (
+    p = payload_of(
+        row,
         "id",
         "workflow_id",
         "workflow_version_id",
@@ -129,61 +135,66 @@ def subscription(row: dict[str, Any], ctx: MapContext) -> JsonObject:
         "platform",
         "bot_identity_key",
         "status",
-        "assigned_runtime",
-        "lease_expires_at",
-        "last_event_at",
-        "last_error",
         "created_at",
         "updated_at",
-    ):
-        if column in row:
-            payload[column] = row[column]
-    return dump(fit(ListenerSubscription, payload, "listener_subscriptions.payload", ctx.notes))
+    )
+    return dump(strict(ListenerSubscription, p))
 
 
 def cursor(row: dict[str, Any], ctx: MapContext) -> JsonObject:
-    payload = as_object(row["payload"], "listener_cursors.payload")
-    payload["subscription_id"] = row["subscription_id"]
-    payload.setdefault("updated_at", row.get("updated_at"))
-    return dump(fit(ListenerCursor, payload, "listener_cursors.payload", ctx.notes))
+    p = payload_of(row, "subscription_id", "updated_at")
+    positions = {name: p.pop(name) for name, _ in CURSOR_POSITIONS if name in p}
+    p["fields"] = positions
+    return dump(strict(ListenerCursor, p))
 
 
 def dedupe(row: dict[str, Any], ctx: MapContext) -> JsonObject:
+    p = payload_of(row, "subscription_id", "dedupe_key", "expires_at")
     return {
-        "subscription_id": row["subscription_id"],
-        "dedupe_key": row["dedupe_key"],
-        "expires_at": utc_text(row["expires_at"]),
+        "subscription_id": p.get("subscription_id"),
+        "dedupe_key": p.get("dedupe_key"),
+        "expires_at": utc_text(p.get("expires_at")),
+        "created_at": utc_text(p.get("created_at")),
     }
 
 
 def history(row: dict[str, Any], ctx: MapContext) -> JsonObject:
-    data: dict[str, Any] = dict(row)
-    for column in ("inputs", "runnable_config", "metadata"):
-        data[column] = as_object(row.get(column), f"execution_history.{column}")
-    for column in ("tags", "callbacks"):
-        data[column] = parse_json(row.get(column), f"execution_history.{column}") or []
-    record = fit(RunHistoryRecord, data, "execution_history", ctx.notes)
+    data = dict(row)
+    for column, empty in (
+        ("inputs", {}),
+        ("runnable_config", {}),
+        ("metadata", {}),
+        ("tags", []),
+        ("callbacks", []),
+    ):
+        if data.get(column) is None:
+            data[column] = empty
+    record = strict(RunHistoryRecord, data)
     out = dump(record)
     out.pop("steps", None)
     return out
 
 
 def step(row: dict[str, Any], ctx: MapContext) -> JsonObject:
+    payload = row.get("payload")
+    if not isinstance(payload, dict):
+        raise LegacyRowError("expected a JSON object", field="payload")
     return {
         "execution_id": row["execution_id"],
         "index": int(row["step_index"]),
         "at": utc_text(row["at"]),
-        "payload": as_object(row["payload"], "execution_history_steps.payload"),
+        "payload": payload,
     }
 
 
 def checkpoint(row: dict[str, Any], ctx: MapContext) -> JsonObject:
-    data: dict[str, Any] = dict(row)
+    data = dict(row)
     for column in ("runnable_config", "metrics", "metadata"):
-        data[column] = as_object(row.get(column), f"agentensor_checkpoints.{column}")
+        if data.get(column) is None:
+            data[column] = {}
     if data.get("is_best") is not None:
         data["is_best"] = bool(data["is_best"])
-    return dump(fit(AgentensorCheckpoint, data, "agentensor_checkpoints", ctx.notes))
+    return dump(strict(AgentensorCheckpoint, data))
 
 
 REPOSITORY_TABLES: tuple[TableMap, ...] = (

@@ -14,18 +14,36 @@ from typing import Any
 from urllib.parse import quote
 
 from orcheo_storage.crypto import VaultCipher
+from orcheo_storage.errors import DecryptionError
 from orcheo_storage.jsoncodec import JsonObject
+from orcheo_storage.legacy_files import reads_immutable
+from orcheo_storage.migration.legacy.accounting import (
+    DROPPED_PATHS,
+    MAPPING_DOC,
+    LegacyLossError,
+    present,
+    source_path,
+)
+from orcheo_storage.migration.legacy.check import find_losses, parse_row, remove
 from orcheo_storage.migration.legacy.context import MapContext, TableMap
-from orcheo_storage.migration.legacy.fitting import LegacyRowError, Notes
+from orcheo_storage.migration.legacy.fitting import LegacyRowError, Notes, parse_json
 from orcheo_storage.migration.legacy.others import OTHER_TABLES
 from orcheo_storage.migration.legacy.repository import REPOSITORY_TABLES
+from orcheo_storage.migration.legacy.shapes import SHAPES, LegacyTable
 from orcheo_storage.migration.manifest import MigrationError
+from orcheo_storage.migration.progress import Reporter
+from orcheo_storage.migration.sources import CheckReport
 from orcheo_storage.migration.tables import dependency_order
+from orcheo_storage.migration.verify import VerifyReport
 from orcheo_storage.migration.versions import LazyRow
+from orcheo_storage.models.vault import EncryptedSecret
+from orcheo_storage.protocols.backend import BackendSession
 from orcheo_storage.settings import StorageSettings
 
 TABLE_MAPS: tuple[TableMap, ...] = REPOSITORY_TABLES + OTHER_TABLES
 RAW_VERSIONS = "orcheo-legacy-sqlite-raw/1"
+_MAX_ALLOWED_PER_ROW = 64  # mapping retries of one row, each after an allowed loss
+_LISTED_REFUSALS = 1000  # refusals a dry run lists (all are counted)
 FILE_NAMES = {
     "repository": "workflows.sqlite",
     "chatkit": "chatkit.sqlite",
@@ -58,23 +76,41 @@ class LegacyPaths:
         """The four files under their default names in ``folder``."""
         return cls(**{kind: folder / name for kind, name in FILE_NAMES.items()})
 
+    def all(self) -> list[Path | None]:
+        return [getattr(self, kind) for kind in FILE_NAMES]
+
     def get(self, kind: str) -> Path | None:
         path: Path | None = getattr(self, kind)
         return path if path is not None and path.is_file() else None
 
 
+def legacy_key_file(vault: Path) -> Path:
+    """Where today's Orcheo keeps a generated vault key: ``<stem>.key`` beside the vault."""
+    return vault.with_name(f"{vault.stem}.key")
+
+
 def legacy_vault_cipher(paths: LegacyPaths, key: str | None) -> VaultCipher | None:
-    """Today's vault cipher: the given key string, else the ``.key`` file beside the vault."""
+    """Today's vault cipher: the given key string, else today's key file beside the vault.
+
+    Raises:
+        MigrationError: the key given, or the key file, is empty.
+    """
     if key is None and paths.vault is not None:
-        for candidate in (paths.vault.with_suffix(".key"), Path(f"{paths.vault}.key")):
-            if candidate.is_file():
-                key = candidate.read_text(encoding="utf-8").strip()
-                break
+        key_file = legacy_key_file(paths.vault)
+        if key_file.is_file():
+            key = key_file.read_text(encoding="utf-8").strip()
+            if not key:
+                raise MigrationError(f"today's vault key file {key_file} is empty")
+    if key is not None and not key:
+        raise MigrationError("the legacy vault key (ORCHEO_LEGACY_VAULT_ENCRYPTION_KEY) is empty")
     return None if key is None else VaultCipher.from_passphrase(key, "primary")
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    # Never writes, and leaves no -wal/-shm beside a WAL file that nobody has open. (A
+    # writer starting meanwhile is caught by the source fingerprint check of the export.)
+    flags = "mode=ro&immutable=1" if reads_immutable(path) else "mode=ro"
+    uri = f"file:{quote(str(path.resolve()))}?{flags}"
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     # One read transaction for the whole export: every count and row comes from one snapshot.
@@ -98,8 +134,10 @@ class LegacySource:
         *,
         target_cipher: VaultCipher,
         legacy_vault_key: str | None = None,
+        allow_loss: frozenset[str] | set[str] = frozenset(),
     ) -> None:
         self.paths = paths
+        self.allow_loss = frozenset(allow_loss)
         self._ctx = MapContext(Notes(), target_cipher, legacy_vault_cipher(paths, legacy_vault_key))
         self._conns: dict[str, sqlite3.Connection] = {}
         self._columns: dict[tuple[str, str], list[str]] = {}
@@ -111,12 +149,25 @@ class LegacySource:
         """Open every present file read-only and look at its tables.
 
         Raises:
-            MigrationError: a file is not a readable SQLite database.
+            MigrationError: no legacy file is there, a file is not a readable SQLite
+                database, a table this migration does not know holds rows (unless its
+                loss is allowed), or the vault holds secrets the legacy key cannot open.
         """
+        present = [kind for kind in FILE_NAMES if self.paths.get(kind) is not None]
+        if not present:
+            raise MigrationError(
+                "no legacy Orcheo file found: looked for "
+                + ", ".join(str(p) for p in self.paths.all() if p is not None)
+            )
         for kind in FILE_NAMES:
+            if kind not in present:
+                declared = getattr(self.paths, kind)
+                self._ctx.notes.absent.append(
+                    f"{declared if declared else FILE_NAMES[kind]}: not present (nothing to migrate)"
+                )
+        for kind in present:
             path = self.paths.get(kind)
-            if path is None:
-                continue
+            assert path is not None
             try:
                 conn = _connect_read_only(path)
                 names = [
@@ -133,9 +184,48 @@ class LegacySource:
                 cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{name}")')]
                 self._columns[(kind, name)] = cols
             mapped = {m.legacy for m in TABLE_MAPS if m.file == kind}
-            self._extra += [
-                f"{path.name}: table {n} is not migrated" for n in names if n not in mapped
-            ]
+            for name in (n for n in names if n not in mapped):
+                self._unknown_table(conn, path, name)
+        self._check_vault_key()
+
+    def _unknown_table(self, conn: sqlite3.Connection, path: Path, name: str) -> None:
+        rows = conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+        label = f"{path.name}:{name}"
+        if rows and label not in self.allow_loss:
+            raise LegacyLossError(
+                f"{path}: table {name} ({rows} row(s)) is not one today's Orcheo writes, so "
+                f"this migration has no place for it; nothing was written. To migrate "
+                f"without it, pass --allow-loss {label}"
+            )
+        if rows:
+            self._ctx.notes.lost[label] += rows
+        else:
+            self._extra.append(f"{label}: empty table not migrated")
+
+    def _check_vault_key(self) -> None:
+        """Refuse at once when the vault holds secrets and the legacy key cannot open them."""
+        conn = self._conns.get("vault")
+        if conn is None or ("vault", "credentials") not in self._columns:
+            return
+        row = conn.execute("SELECT payload FROM credentials ORDER BY id LIMIT 1").fetchone()
+        if row is None:
+            return
+        cipher = self._ctx.legacy_cipher
+        assert self.paths.vault is not None
+        if cipher is None:
+            raise MigrationError(
+                f"{self.paths.vault} holds encrypted credentials but no legacy vault key is "
+                "known: set ORCHEO_LEGACY_VAULT_ENCRYPTION_KEY to the ORCHEO_VAULT_ENCRYPTION_KEY "
+                f"today's Orcheo uses (or keep its key file {legacy_key_file(self.paths.vault)})"
+            )
+        try:
+            envelope = (parse_json(row["payload"], "credentials.payload") or {}).get("encryption")
+            cipher.decrypt(EncryptedSecret.model_validate(envelope))
+        except (ValueError, DecryptionError, LegacyRowError):
+            raise MigrationError(
+                f"the legacy vault key does not open the credentials in {self.paths.vault}: "
+                "set ORCHEO_LEGACY_VAULT_ENCRYPTION_KEY to the key today's Orcheo uses"
+            ) from None
 
     def close(self) -> None:
         for conn in self._conns.values():
@@ -250,16 +340,134 @@ class LegacySource:
     ) -> JsonObject:
         return self._mapped(spec, dict(zip(names, raw, strict=True)))
 
-    def _mapped(self, spec: TableMap, row: dict[str, Any]) -> JsonObject:
+    def _mapped(self, spec: TableMap, raw: dict[str, Any]) -> JsonObject:
+        """One legacy row checked against its shape, then mapped.
+
+        Raises:
+            LegacyLossError: a field the shape does not account for, or a value the
+                mapping cannot hold, whose loss was not allowed.
+            LegacyRowError: the row cannot be mapped for another reason.
+        """
+        shape = SHAPES[(spec.file, spec.legacy)]
+        where = self._where(spec, raw)
+        row = self._checked(spec, raw)
+        self._count_dropped(shape, row)
+        for _ in range(_MAX_ALLOWED_PER_ROW):
+            try:
+                return spec.mapper(row, self._ctx)
+            except (LegacyRowError, ValueError, KeyError, TypeError) as exc:
+                field = getattr(exc, "field", None)
+                source = source_path(shape, field) if field else None
+                if source is None or not present(row, source):
+                    raise LegacyRowError(f"cannot map {where} to {spec.logical}: {exc}") from None
+                self._lose(shape, row, source, f"{where}: {source}: cannot be held ({exc})")
+        raise LegacyRowError(f"cannot map {where} to {spec.logical}")  # pragma: no cover
+
+    def _where(self, spec: TableMap, raw: dict[str, Any]) -> str:
+        key = ", ".join(str(raw.get(c)) for c in spec.order)
+        path = self.paths.get(spec.file)
+        return f"{path.name if path else spec.file} {spec.legacy} row (key {key})"
+
+    def _checked(
+        self, spec: TableMap, raw: dict[str, Any], *, count: bool = True
+    ) -> dict[str, Any]:
+        """The row with JSON decoded and every allowed loss removed; refuses other losses."""
+        shape = SHAPES[(spec.file, spec.legacy)]
+        where = self._where(spec, raw)
         try:
-            return spec.mapper(row, self._ctx)
-        except (LegacyRowError, ValueError, KeyError, TypeError) as exc:
-            key = ", ".join(str(row.get(c)) for c in spec.order)
-            path = self.paths.get(spec.file)
-            raise LegacyRowError(
-                f"cannot map {path.name if path else spec.file} {spec.legacy} row "
-                f"(key {key}) to {spec.logical}: {exc}"
-            ) from None
+            row = parse_row(shape, raw)
+        except LegacyRowError as exc:
+            raise LegacyRowError(f"cannot read {where}: {exc}") from None
+        for loss in find_losses(shape, row):
+            self._lose(shape, row, loss.path, f"{where}: {loss.path}: {loss.reason}", count)
+        return row
+
+    async def checked_rows(
+        self, table: str, *, batch_size: int = 1000
+    ) -> AsyncIterator[list[tuple[tuple[Any, ...], dict[str, Any]]]]:
+        """The legacy rows feeding logical ``table``, in key order, as (key, checked row).
+
+        The rows are not mapped: this is what verification compares the target with.
+        """
+        spec = self._map(table)
+        if spec is None:
+            return
+        sql = self._query(spec, self._select_list(spec)) + " ORDER BY " + ", ".join(spec.order)
+        cursor = self._conns[spec.file].execute(sql)
+        while True:
+            fetched = cursor.fetchmany(batch_size)
+            if not fetched:
+                break
+            out = []
+            for r in fetched:
+                raw = dict(r)
+                key = tuple(raw.get(c) for c in spec.order)
+                out.append((key, self._checked(spec, raw, count=False)))
+            yield out
+
+    def shape_of(self, table: str) -> LegacyTable | None:
+        """The legacy table feeding logical ``table`` (``None`` when the source lacks it)."""
+        spec = self._map(table)
+        return None if spec is None else SHAPES[(spec.file, spec.legacy)]
+
+    @property
+    def ciphers(self) -> tuple[VaultCipher | None, VaultCipher]:
+        """(today's vault cipher, the target's), for comparing secrets."""
+        return self._ctx.legacy_cipher, self._ctx.target_cipher
+
+    def _lose(
+        self,
+        shape: LegacyTable,
+        row: dict[str, Any],
+        path: str,
+        message: str,
+        count: bool = True,
+    ) -> None:
+        name = f"{shape.name}.{path}"
+        if name not in self.allow_loss:
+            raise LegacyLossError(
+                f"{message}. Nothing was written. To migrate without this field, pass "
+                f"--allow-loss {name}"
+            )
+        remove(row, path)
+        if count:
+            self._ctx.notes.lost[name] += 1
+
+    def _count_dropped(self, shape: LegacyTable, row: dict[str, Any]) -> None:
+        for path in DROPPED_PATHS[(shape.file, shape.name)]:
+            if present(row, path):
+                self._ctx.notes.dropped[f"{shape.name}.{path}"] += 1
+
+    async def check_all(self) -> CheckReport:
+        """Map every row of every table as ``run`` would, collecting refusals (nothing written)."""
+        report = CheckReport()
+        for table in self.tables():
+            spec = self._map(table)
+            assert spec is not None
+            sql = self._query(spec, self._select_list(spec)) + " ORDER BY " + ", ".join(spec.order)
+            cursor = self._conns[spec.file].execute(sql)
+            mapped = 0
+            while fetched := cursor.fetchmany(1000):
+                for raw in fetched:
+                    try:
+                        self._mapped(spec, dict(raw))
+                        mapped += 1
+                    except LegacyRowError as exc:
+                        report.refused_rows += 1
+                        if len(report.refusals) < _LISTED_REFUSALS:
+                            report.refusals.append(str(exc))
+            report.rows[table] = mapped
+        return report
+
+    async def verify_target(self, target: BackendSession, reporter: Reporter) -> VerifyReport:
+        """Every legacy row compared field by field with the target (see :mod:`.fidelity`)."""
+        from orcheo_storage.migration.legacy.fidelity import verify_legacy
+
+        return await verify_legacy(self, target, reporter=reporter)
+
+    def accounting(self) -> dict[str, Any]:
+        """What this read carried, dropped (documented) and lost (allowed), by field."""
+        return {"mapping": MAPPING_DOC, **self._ctx.notes.as_dict()}
 
     def unmapped(self) -> list[str]:
         return self._extra + self._ctx.notes.lines()
