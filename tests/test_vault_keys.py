@@ -188,11 +188,17 @@ async def test_a_lost_key_file_is_noticed_at_start_up(tmp_path: Path) -> None:
 def test_a_shared_server_needs_an_explicit_key(
     tmp_path: Path, pg_dsn: str, backend_setting: str
 ) -> None:
-    settings = sqlite_settings(tmp_path, postgres_dsn=pg_dsn, **{backend_setting: "postgres"})
+    from orcheo_storage_postgres.plugin import PostgresBackend
+
+    base = sqlite_settings(tmp_path, postgres_dsn=pg_dsn, vault_encryption_key="k")
 
     async def start() -> None:
-        async with open_storage(settings):
-            pass
+        async with PostgresBackend().provision(base, tmp_path) as provisioned:  # never public
+            settings = provisioned.model_copy(
+                update={backend_setting: "postgres", "vault_encryption_key": None}
+            )
+            async with open_storage(settings):
+                pass
 
     with pytest.raises(ConfigurationError, match="ORCHEO_VAULT_ENCRYPTION_KEY is required"):
         asyncio.run(start())

@@ -10,12 +10,14 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from orcheo_storage.errors import BackendUnavailableError, ConfigurationError, StorageError
 from orcheo_storage.settings import StorageSettings
+from orcheo_storage_postgres.plugin import PostgresBackend
 from orcheo_storage_postgres.session import PostgresSession
-from orcheo_storage_postgres.testing_pgbouncer import PLAIN_ROLE, PgBouncer
+from orcheo_storage_postgres.testing_pgbouncer import PLAIN_ROLE, SCHEMA_ROLE, PgBouncer
 from pydantic import SecretStr
 
 from .conftest import make_settings
@@ -192,18 +194,24 @@ async def test_pool_log_records_never_show_the_password(
 
 
 async def test_repr_and_errors_of_an_open_session_hide_the_password(
-    pgbouncer: PgBouncer, pg_dsn: str
+    pgbouncer: PgBouncer, pg_dsn: str, tmp_path: Path
 ) -> None:
-    settings = with_dsn(pg_dsn, pgbouncer.dsn(PLAIN_ROLE), postgres_prepare_threshold=None)
-    session = await PostgresSession.open(settings)
-    try:
-        assert pgbouncer.password not in repr(session)
-        assert pgbouncer.password not in repr(session.db)
-        with pytest.raises(StorageError) as info:
-            await session.db.one("SELECT * FROM orcheo_no_such_table")
-        assert pgbouncer.password not in "".join(traceback.format_exception(info.value))
-    finally:
-        await session.close()
+    async with PostgresBackend().provision(make_settings(pg_dsn), tmp_path) as provisioned:
+        settings = with_dsn(
+            pg_dsn,
+            pgbouncer.dsn(SCHEMA_ROLE),
+            postgres_prepare_threshold=None,
+            postgres_schema=provisioned.postgres_schema,
+        )
+        session = await PostgresSession.open(settings)
+        try:
+            assert pgbouncer.password not in repr(session)
+            assert pgbouncer.password not in repr(session.db)
+            with pytest.raises(StorageError) as info:
+                await session.db.one("SELECT * FROM orcheo_no_such_table")
+            assert pgbouncer.password not in "".join(traceback.format_exception(info.value))
+        finally:
+            await session.close()
 
 
 def test_blocking_start_up_does_not_hang_the_loop(pg_dsn: str, silent_server: int) -> None:
