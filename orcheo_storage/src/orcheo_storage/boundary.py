@@ -43,7 +43,9 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 from orcheo_storage.clock import ensure_utc
 from orcheo_storage.errors import ValidationError
 from orcheo_storage.jsoncodec import check_text, normalise_json
+from orcheo_storage.models.chat import ChatContext
 from orcheo_storage.models.common import StorageModel, build
+from orcheo_storage.rules.chat import request_context
 
 T = TypeVar("T")
 Check = Callable[[Any, str], Any]
@@ -197,20 +199,28 @@ def check_for(annotation: Any) -> Check | None:
     return _SIMPLE.get(annotation)
 
 
+def _chat_context(value: Any, name: str) -> Any:
+    if isinstance(value, ChatContext):
+        return build(ChatContext, **value.model_dump())
+    return request_context(value)
+
+
 def _model(kind: type[StorageModel]) -> Check:
     """A stored model given whole (a token, an audit event, a subscription spec): validated
     again, since a caller can build one without validation (``model_construct``,
-    ``model_copy(update=...)``); a mapping is accepted and validated into the model."""
+    ``model_copy(update=...)``); a mapping is validated into the model. A ChatKit request
+    context is read as the stores read it (:func:`orcheo_storage.rules.chat.request_context`:
+    a mapping may carry keys that are not the store's business)."""
+    if kind is ChatContext:
+        return _chat_context
 
     def model(value: Any, name: str) -> Any:
         if isinstance(value, kind):
             data = value.model_dump()
-        elif isinstance(value, Mapping):
+        elif isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
             data = dict(value)
         else:
             raise ValidationError(f"must be a {kind.__name__}", field=name)
-        if not all(isinstance(key, str) for key in data):
-            raise ValidationError(f"is not a valid {kind.__name__}", field=name)
         try:
             return build(kind, **data)
         except (TypeError, AttributeError):  # fields missing from a model_construct
