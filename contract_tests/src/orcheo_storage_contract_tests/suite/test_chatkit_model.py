@@ -29,10 +29,10 @@ from orcheo_storage_contract_tests._runner import (
     run,
     run_machine,
 )
-from orcheo_storage_contract_tests._support2 import (
+from orcheo_storage_contract_tests.chat_objects import (
     CHAT_CONTEXT as CTX,
 )
-from orcheo_storage_contract_tests._support2 import (
+from orcheo_storage_contract_tests.chat_objects import (
     CHAT_T0,
     all_items,
     all_threads,
