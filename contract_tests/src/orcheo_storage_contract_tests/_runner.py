@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, nullcontext
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
+from hypothesis import note
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
+from orcheo_storage.clock import Clock, ManualClock, use_clock
 from orcheo_storage.settings import StorageSettings
 from orcheo_storage.storage import Storage
 
@@ -17,18 +21,40 @@ ProvisionStorage = Callable[[], AbstractAsyncContextManager[Storage]]
 """The type of the ``provision_storage`` fixture: each call gives a fresh namespace."""
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
+SUITE_T0 = datetime(2031, 5, 6, 7, 8, 9, 123457, tzinfo=UTC)
+"""Where every suite clock starts: an instant with microseconds that no real clock shows."""
+
+TICKS = (
+    timedelta(microseconds=1),
+    timedelta(microseconds=999),
+    timedelta(milliseconds=1),
+    timedelta(seconds=1),
+    timedelta(seconds=61),
+    timedelta(hours=2),
+)
+"""The steps a state machine's clock takes: one microsecond (ties broken by a hair), below
+and at a millisecond (truncation shows), and past every lease and dedupe window used."""
+
+
+def run(coro: Coroutine[Any, Any, T], *, clock: Clock | None = None) -> T:
     """Run ``coro`` to completion on an event loop owned by this call.
 
     For the body of a synchronous Hypothesis test: each example provisions, uses and
-    closes its storage inside one ``run`` call, so nothing outlives its loop.
+    closes its storage inside one ``run`` call, so nothing outlives its loop. With
+    ``clock``, every timestamp the backend takes inside comes from it (see
+    :func:`orcheo_storage.clock.use_clock`).
     """
-    with asyncio.Runner() as runner:
+    with use_clock(clock) if clock is not None else nullcontext(), asyncio.Runner() as runner:
         return runner.run(coro)
 
 
 class AsyncStateMachine(RuleBasedStateMachine):
-    """A state machine that owns an event loop and a freshly provisioned Storage.
+    """A state machine that owns an event loop, a frozen clock and a freshly provisioned Storage.
+
+    The backend is provisioned and opened under :attr:`clock`, a
+    :class:`~orcheo_storage.clock.ManualClock` that starts at :data:`SUITE_T0` and moves only
+    when the inherited ``tick`` rule runs, so a model can predict every timestamp exactly
+    and writes between two ticks share one timestamp on purpose (ties).
 
     Subclasses write synchronous rules that call :meth:`call` with a coroutine. Run it
     with :func:`run_machine` from a test that requests ``provision_storage``. The
@@ -41,13 +67,22 @@ class AsyncStateMachine(RuleBasedStateMachine):
 
     def __init__(self, provision: ProvisionStorage) -> None:
         super().__init__()
+        self.clock = ManualClock(SUITE_T0)
+        """The namespace's clock: frozen, moved only by the :meth:`tick` rule."""
         self._runner = asyncio.Runner()
         self._scope = provision()
         try:
-            self.storage: Storage = self._runner.run(self._scope.__aenter__())
+            # The runner copies the context on its first run: every later call sees the clock.
+            with use_clock(self.clock):
+                self.storage: Storage = self._runner.run(self._scope.__aenter__())
         except BaseException:
             self._runner.close()
             raise
+
+    @rule(step=st.sampled_from(TICKS))
+    def tick(self, step: timedelta) -> None:
+        """Move the frozen clock (between two ticks every write shares one timestamp)."""
+        note(f"clock -> {self.clock.advance(step).isoformat()}")
 
     def call(self, awaitable: Awaitable[T]) -> T:
         """Await ``awaitable`` on the machine's loop and return its result."""

@@ -31,6 +31,7 @@ CAPABILITY_MARK = "orcheo_capability"
 # Tests of a module without an explicit ``orcheo_subsystem`` mark need this subsystem.
 MODULE_SUBSYSTEMS = {
     "test_workflows": "workflows",
+    "test_workflows_model": "workflows",
     "test_versions": "workflows",
     "test_runs": "workflows",
     "test_triggers": "triggers",
