@@ -35,8 +35,12 @@ INSERT INTO service_token_audit (token_id, action, actor, ip, user_agent, "times
 SELECT t.identifier, 'used', NULL, %(ip)s, %(ua)s, %(now)s, %(details)s FROM t
 RETURNING seq
 """
-_AUDIT_LIST = TOKEN_AUDIT.select("TRUE", "ORDER BY seq DESC LIMIT %(n)s")
-_AUDIT_LIST_FOR = TOKEN_AUDIT.select("token_id = %(tid)s", "ORDER BY seq DESC LIMIT %(n)s")
+# Newest first by the event's own timestamp (callers record events with theirs), then by
+# recording order; as on every backend.
+_AUDIT_LIST = TOKEN_AUDIT.select("TRUE", 'ORDER BY "timestamp" DESC, seq DESC LIMIT %(n)s')
+_AUDIT_LIST_FOR = TOKEN_AUDIT.select(
+    "token_id = %(tid)s", 'ORDER BY "timestamp" DESC, seq DESC LIMIT %(n)s'
+)
 
 
 class PostgresServiceTokenStore:
