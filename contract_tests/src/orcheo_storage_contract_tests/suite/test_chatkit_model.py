@@ -17,9 +17,7 @@ from chatkit.types import (
 from hypothesis import given, note
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
-from orcheo_storage.errors import (
-    ValidationError,
-)
+from orcheo_storage.errors import ItemNotFoundError, ThreadNotFoundError, ValidationError
 from orcheo_storage.jsoncodec import normalise_json
 from orcheo_storage.models.chat import ChatContext
 
@@ -41,7 +39,10 @@ from orcheo_storage_contract_tests.chat_objects import (
     stored_ordinals,
     user_message,
 )
+from orcheo_storage_contract_tests.near_miss import near_misses
+from orcheo_storage_contract_tests.observation import assert_same, scribble
 from orcheo_storage_contract_tests.strategies import (
+    fidelity_objects,
     hostile_json,
     hostile_text,
     json_objects,
@@ -105,7 +106,10 @@ def test_property_hostile_input_rejected(
 class _ThreadModel:
     workflow: str
     created_at: datetime
+    updated_at: datetime
+    metadata: dict[str, Any]
     items: list[str] = dataclasses.field(default_factory=list)
+    title: str | None = None
 
 
 class ChatMachine(AsyncStateMachine):
@@ -120,16 +124,33 @@ class ChatMachine(AsyncStateMachine):
         self.counter += 1
         return f"{prefix}-{self.counter:03d}"
 
-    @rule(workflow=st.sampled_from(["wf-a", "wf-b"]), offset=st.integers(min_value=0, max_value=3))
-    def create_thread(self, workflow: str, offset: int) -> None:
+    @rule(
+        workflow=st.sampled_from(["wf-a", "wf-b"]),
+        offset=st.integers(min_value=0, max_value=3),
+        metadata=fidelity_objects,
+    )
+    def create_thread(self, workflow: str, offset: int, metadata: dict[str, Any]) -> None:
         tid = self._next("t")
         created = CHAT_T0 + timedelta(microseconds=offset)
+        metadata = {k: v for k, v in metadata.items() if k != "workflow_id"}
         self.call(
             self.storage.chatkit.save_thread(
-                chat_thread(tid, created_at=created), ChatContext(workflow_id=workflow)
+                chat_thread(tid, created_at=created, metadata=metadata),
+                ChatContext(workflow_id=workflow),
             )
         )
-        self.threads[tid] = _ThreadModel(workflow, created)
+        stored = {**normalise_json(metadata), "workflow_id": workflow}
+        self.threads[tid] = _ThreadModel(workflow, created, self.clock.now(), stored)
+
+    @precondition(lambda self: bool(self.threads))
+    @rule(data=st.data())
+    def resave_thread(self, data: st.DataObject) -> None:
+        """An upsert keeps created_at (whatever the caller sends) and moves updated_at."""
+        tid = data.draw(st.sampled_from(list(self.threads)))
+        model = self.threads[tid]
+        thread = chat_thread(tid, created_at=CHAT_T0 + timedelta(days=1), metadata=model.metadata)
+        self.call(self.storage.chatkit.save_thread(thread, ChatContext(workflow_id=model.workflow)))
+        model.updated_at = self.clock.now()
 
     @precondition(lambda self: bool(self.threads))
     @rule(data=st.data(), assistant=st.booleans())
@@ -144,7 +165,11 @@ class ChatMachine(AsyncStateMachine):
                 tid, item, ChatContext(workflow_id=self.threads[tid].workflow)
             )
         )
-        self.threads[tid].items.append(item_id)
+        model = self.threads[tid]
+        model.items.append(item_id)
+        model.updated_at = self.clock.now()
+        if model.title is None and not assistant:
+            model.title = "u"
 
     @precondition(lambda self: any(t.items for t in self.threads.values()))
     @rule(data=st.data())
@@ -154,6 +179,7 @@ class ChatMachine(AsyncStateMachine):
         self.call(
             self.storage.chatkit.save_item(tid, assistant_message(item_id, tid, "resaved"), CTX)
         )
+        self.threads[tid].updated_at = self.clock.now()
 
     @precondition(lambda self: any(t.items for t in self.threads.values()))
     @rule(data=st.data())
@@ -169,6 +195,50 @@ class ChatMachine(AsyncStateMachine):
         tid = data.draw(st.sampled_from(list(self.threads)))
         self.call(self.storage.chatkit.delete_thread(tid, CTX))
         del self.threads[tid]
+
+    @precondition(
+        lambda self: len(self.threads) > 1 and any(t.items for t in self.threads.values())
+    )
+    @rule(data=st.data())
+    def item_through_a_sibling_thread(self, data: st.DataObject) -> None:
+        """An item is found and deleted only through its own thread."""
+        tid = data.draw(st.sampled_from([t for t, m in self.threads.items() if m.items]))
+        item_id = data.draw(st.sampled_from(self.threads[tid].items))
+        other = data.draw(st.sampled_from([t for t in self.threads if t != tid]))
+        with pytest.raises(ItemNotFoundError):
+            self.call(self.storage.chatkit.load_item(other, item_id, CTX))
+        self.call(self.storage.chatkit.delete_thread_item(other, item_id, CTX))
+        assert self.call(self.storage.chatkit.load_item(tid, item_id, CTX)).id == item_id
+
+    @rule(back=st.sampled_from([timedelta(0), timedelta(microseconds=1), timedelta(hours=3)]))
+    def prune(self, back: timedelta) -> None:
+        """Threads not updated since the cutoff go (with their items); the rest stay."""
+        cutoff = self.clock.now() - back
+        result = self.call(self.storage.chatkit.prune_threads(older_than=cutoff))
+        doomed = [t for t, m in self.threads.items() if m.updated_at < cutoff]
+        note(f"prune before {cutoff.isoformat()}: {doomed}")
+        assert result.threads_deleted == len(doomed)
+        for tid in doomed:
+            del self.threads[tid]
+
+    @rule(data=st.data())
+    def probe_near_misses(self, data: st.DataObject) -> None:
+        tid = data.draw(st.sampled_from([*self.threads, "t-001"]))
+        for miss in near_misses(tid):
+            if miss not in self.threads:
+                with pytest.raises(ThreadNotFoundError):
+                    self.call(self.storage.chatkit.load_thread(miss, CTX))
+
+    @precondition(lambda self: bool(self.threads))
+    @rule(data=st.data())
+    def scribble_on_results(self, data: st.DataObject) -> None:
+        tid = data.draw(st.sampled_from(list(self.threads)))
+        scribble(self.call(self.storage.chatkit.load_thread(tid, CTX)))
+        page = self.call(self.storage.chatkit.load_thread_items(tid, None, 50, "asc", CTX))
+        for item in page.data:
+            scribble(item)
+        for thread in self.call(self.storage.chatkit.load_threads(50, None, "asc", CTX)).data:
+            scribble(thread)
 
     @precondition(lambda self: bool(self.threads))
     @rule(
@@ -196,6 +266,23 @@ class ChatMachine(AsyncStateMachine):
         )
         note(f"threads {order} limit {limit} scope {scope}: {seen}")
         assert seen == expected
+
+    @invariant()
+    def threads_match(self) -> None:
+        for tid, model in self.threads.items():
+            for scope in (None, model.workflow):
+                loaded = self.call(
+                    self.storage.chatkit.load_thread(tid, ChatContext(workflow_id=scope))
+                )
+                assert_same(loaded.metadata, model.metadata, f"metadata of {tid}")
+                assert_same(loaded.created_at, model.created_at, f"created_at of {tid}")
+                assert loaded.title == model.title, f"title of {tid}: {loaded.title!r}"
+            other = "wf-b" if model.workflow == "wf-a" else "wf-a"
+            with pytest.raises(ThreadNotFoundError):
+                self.call(self.storage.chatkit.load_thread(tid, ChatContext(workflow_id=other)))
+            page = self.call(self.storage.chatkit.load_thread_items(tid, None, 50, "asc", CTX))
+            assert [i.id for i in page.data] == model.items
+            assert all(i.thread_id == tid for i in page.data)
 
     @invariant()
     def ordinals_gapless_and_unique(self) -> None:
