@@ -196,19 +196,53 @@ class ChatMachine(AsyncStateMachine):
         self.call(self.storage.chatkit.delete_thread(tid, CTX))
         del self.threads[tid]
 
-    @precondition(
-        lambda self: len(self.threads) > 1 and any(t.items for t in self.threads.values())
-    )
+    def _new_thread_with_item(self, workflow: str) -> str:
+        tid = self._next("t")
+        ctx = ChatContext(workflow_id=workflow)
+        self.call(self.storage.chatkit.save_thread(chat_thread(tid, created_at=CHAT_T0), ctx))
+        self.threads[tid] = _ThreadModel(
+            workflow, CHAT_T0, self.clock.now(), {"workflow_id": workflow}
+        )
+        item_id = self._next("i")
+        self.call(self.storage.chatkit.add_thread_item(tid, user_message(item_id, tid, "u"), ctx))
+        self.threads[tid].items.append(item_id)
+        self.threads[tid].title = "u"
+        return tid
+
     @rule(data=st.data())
     def item_through_a_sibling_thread(self, data: st.DataObject) -> None:
-        """An item is found and deleted only through its own thread."""
-        tid = data.draw(st.sampled_from([t for t, m in self.threads.items() if m.items]))
+        """An item is found and deleted only through its own thread (threads are made when
+        there are not enough)."""
+        with_items = [t for t, m in self.threads.items() if m.items]
+        tid = (
+            data.draw(st.sampled_from(with_items))
+            if with_items
+            else self._new_thread_with_item("wf-a")
+        )
+        others = [t for t in self.threads if t != tid]
+        other = data.draw(st.sampled_from(others)) if others else self._new_thread_with_item("wf-b")
         item_id = data.draw(st.sampled_from(self.threads[tid].items))
-        other = data.draw(st.sampled_from([t for t in self.threads if t != tid]))
         with pytest.raises(ItemNotFoundError):
             self.call(self.storage.chatkit.load_item(other, item_id, CTX))
         self.call(self.storage.chatkit.delete_thread_item(other, item_id, CTX))
         assert self.call(self.storage.chatkit.load_item(tid, item_id, CTX)).id == item_id
+
+    @rule()
+    def prune_after_activity(self) -> None:
+        """A thread saved a moment ago and given an item now is not idle: prune keeps it."""
+        self.clock.advance(timedelta(microseconds=1))
+        tid = self._next("t")
+        ctx = ChatContext(workflow_id="wf-b")
+        self.call(self.storage.chatkit.save_thread(chat_thread(tid, created_at=CHAT_T0), ctx))
+        self.threads[tid] = _ThreadModel("wf-b", CHAT_T0, self.clock.now(), {"workflow_id": "wf-b"})
+        self.clock.advance(timedelta(microseconds=1))
+        item_id = self._next("i")
+        self.call(
+            self.storage.chatkit.add_thread_item(tid, assistant_message(item_id, tid, "a"), ctx)
+        )
+        self.threads[tid].items.append(item_id)
+        self.threads[tid].updated_at = self.clock.now()
+        self.prune(timedelta(0))
 
     @rule(back=st.sampled_from([timedelta(0), timedelta(microseconds=1), timedelta(hours=3)]))
     def prune(self, back: timedelta) -> None:

@@ -76,6 +76,22 @@ class RemediationsMachine(AsyncStateMachine):
         )
         assert_same(got, row, "create_candidate's result")
 
+    @rule(data=st.data(), fingerprint=st.sampled_from(FINGERPRINTS))
+    def close_and_recreate(self, data: st.DataObject, fingerprint: str) -> None:
+        """Idempotency covers open candidates only: once closed, the fingerprint is new again."""
+        self.create(data, fingerprint, {})
+        open_row = self.model.open_with(fingerprint)
+        assert open_row is not None
+        cid = open_row["id"]
+        self._move(cid, "dismissed")
+        self.create(data, fingerprint, {})
+
+    def _move(self, cid: Any, target: str) -> None:
+        got = self.call(self.store.transition_candidate(cid, target))
+        row = self.model.transition(cid, target, {}, self.clock.now())
+        assert row is not None
+        assert_same(got, row, f"transition to {target}")
+
     @rule(worker=st.sampled_from(["w1", "w2"]), cap=st.sampled_from([None, 1, 2]))
     def claim_next(self, worker: str, cap: int | None) -> None:
         got = self.call(self.store.claim_next(worker_id=worker, max_attempts=cap))

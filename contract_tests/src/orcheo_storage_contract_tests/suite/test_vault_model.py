@@ -117,6 +117,12 @@ class VaultMachine(AsyncStateMachine):
         self.ids[key] = cred.id
         self.created[cred.id] = cred.created_at
 
+    @rule()
+    def create_lookalikes(self) -> None:
+        """A name and its fullwidth and accented twins are three names; its upper case is not."""
+        for name in ("gamma", "\uff47amma", "gamma\u0301", "GAMMA"):
+            self.create(name, "s1")
+
     @precondition(lambda self: bool(self.secrets))
     @rule(data=st.data(), secret=st.sampled_from(["s1", "s2", "s3"]))
     def rotate(self, data: st.DataObject, secret: str) -> None:
@@ -162,8 +168,17 @@ class VaultMachine(AsyncStateMachine):
         message=st.sampled_from(["m1", "m2"]),
     )
     def alert(self, data: st.DataObject, kind: str, message: str) -> None:
+        """An alert, then its neighbour with the other template reference (None <-> one)."""
         credential_id = data.draw(st.sampled_from([None, *self.ids.values()]))
         template_id = data.draw(st.sampled_from([None, *self.templates.values()]))
+        self._record_alert(kind, message, credential_id, template_id)
+        neighbour = None
+        if template_id is None and self.templates:
+            neighbour = data.draw(st.sampled_from(list(self.templates.values())))
+        if neighbour != template_id:
+            self._record_alert(kind, message, credential_id, neighbour)
+
+    def _record_alert(self, kind: str, message: str, credential_id: Any, template_id: Any) -> None:
         got = self.call(
             self.storage.vault.record_alert(
                 kind=kind, message=message, credential_id=credential_id, template_id=template_id

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -111,6 +112,7 @@ class WorkflowsMachine(AsyncStateMachine):
             with pytest.raises(HandleConflictError):
                 self.call(self.repo.update_workflow(wid, request, actor="u"))
             return
+        self.clock.advance(timedelta(microseconds=1))  # an update later than the last write
         updated = self.call(self.repo.update_workflow(wid, request, actor="u"))
         expected = self.model.update_workflow(wid, changes, actor="u", now=self.clock.now())
         assert_same(updated, expected, "update_workflow's result")
@@ -170,7 +172,7 @@ class WorkflowsMachine(AsyncStateMachine):
 
     # --- runs --------------------------------------------------------------------------------
 
-    @precondition(lambda self: bool(self.model.versions) and len(self.model.runs) < 8)
+    @precondition(lambda self: bool(self.model.versions) and len(self.model.runs) < 12)
     @rule(data=st.data(), payload=fidelity_objects, override=OVERRIDES)
     def create_run(self, data: st.DataObject, payload: dict[str, Any], override: Any) -> None:
         wid = self._pick(data, self.model.workflows)
@@ -211,6 +213,39 @@ class WorkflowsMachine(AsyncStateMachine):
                 self.call(move)
             return
         assert_same(self.call(move), row, "transition_run's result")
+
+    @rule(count=st.integers(2, 3), payload=fidelity_objects)
+    def runs_at_one_instant(self, count: int, payload: dict[str, Any]) -> None:
+        """Several runs of one workflow in one instant: their order is decided by id alone."""
+        if not any(
+            not self.model.workflows[v["workflow_id"]]["is_archived"]
+            for v in self.model.versions.values()
+        ):
+            created = self.call(self.repo.create_workflow(name="Runs", actor="m"))
+            self.model.create_workflow(
+                created.id, name="Runs", handle=None, tags=[], actor="m", now=self.clock.now()
+            )
+            got = self.call(self.repo.create_version(created.id, graph={}, created_by="v"))
+            self.model.create_version(
+                got.id, created.id, graph={}, config=None, actor="v", now=self.clock.now()
+            )
+        vid = next(
+            v
+            for v, row in self.model.versions.items()
+            if not self.model.workflows[row["workflow_id"]]["is_archived"]
+        )
+        wid = self.model.versions[vid]["workflow_id"]
+        body = {**payload, "two": 2.0, "big": 2**64 + 1}
+        for _ in range(count):
+            got = self.call(
+                self.repo.create_run(
+                    wid, workflow_version_id=vid, triggered_by="t", input_payload=body
+                )
+            )
+            row = self.model.create_run(
+                got.id, wid, vid, payload=body, override=None, actor="t", now=self.clock.now()
+            )
+            assert_same(got, row, "create_run's result")
 
     # --- lookups that must miss, and copies ----------------------------------------------------
 
