@@ -37,11 +37,17 @@ def main(folder: Path) -> None:
                 row["other"] += 1
         totals.update(row)
         name = str(meta.relative_to(folder / "mutants")).removesuffix(".meta")
-        print(f"{name:<48} {row['killed']:>7} {row['timeout']:>8} {row['survived']:>9} {row['other']:>6}")
-    print(f"{'total':<48} {totals['killed']:>7} {totals['timeout']:>8} {totals['survived']:>9} {totals['other']:>6}")
+        print(
+            f"{name:<48} {row['killed']:>7} {row['timeout']:>8} {row['survived']:>9} {row['other']:>6}"
+        )
+    print(
+        f"{'total':<48} {totals['killed']:>7} {totals['timeout']:>8} {totals['survived']:>9} {totals['other']:>6}"
+    )
     checked = totals["killed"] + totals["timeout"] + totals["survived"]
     if checked:
-        print(f"score: {(totals['killed'] + totals['timeout']) / checked:.1%} of {checked} checked mutants")
+        print(
+            f"score: {(totals['killed'] + totals['timeout']) / checked:.1%} of {checked} checked mutants"
+        )
     print("survivors:")
     for key in survivors:
         print(f"  {key}")

@@ -18,7 +18,7 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 from orcheo_storage.errors import ItemNotFoundError, ThreadNotFoundError, ValidationError
-from orcheo_storage.jsoncodec import normalise_json
+from orcheo_storage.jsoncodec import normalise_json, normalise_object
 from orcheo_storage.models.chat import ChatContext
 
 from orcheo_storage_contract_tests._runner import (
@@ -139,7 +139,7 @@ class ChatMachine(AsyncStateMachine):
                 ChatContext(workflow_id=workflow),
             )
         )
-        stored = {**normalise_json(metadata), "workflow_id": workflow}
+        stored = {**normalise_object(metadata, "metadata"), "workflow_id": workflow}
         self.threads[tid] = _ThreadModel(workflow, created, self.clock.now(), stored)
 
     @precondition(lambda self: bool(self.threads))

@@ -231,13 +231,11 @@ class HistoryMachine(AsyncStateMachine):
                 reverse=True,
             )
             for limit in (1, 3, 50):
-                pages = self.call(
-                    all_pages(
-                        lambda c, w=workflow, n=limit: self.storage.history.list_histories(
-                            w, limit=n, cursor=c
-                        )
-                    )
-                )
+
+                def fetch(cursor: str | None, w: str = workflow, n: int = limit) -> Any:
+                    return self.storage.history.list_histories(w, limit=n, cursor=cursor)
+
+                pages = self.call(all_pages(fetch))
                 assert len(pages) == max(1, -(-len(expected) // limit)), f"pages of {limit}"
                 listed = [r for page in pages for r in page]
                 assert_same(

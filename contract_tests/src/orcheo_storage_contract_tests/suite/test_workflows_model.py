@@ -327,9 +327,11 @@ class WorkflowsMachine(AsyncStateMachine):
         for wid in self.model.workflows:
             expected = self.model.runs_newest_first(wid)
             for limit in (1, 2, 50):
-                pages = self.call(
-                    all_pages(lambda c, w=wid, n=limit: self.repo.list_runs(w, limit=n, cursor=c))
-                )
+
+                def fetch(cursor: str | None, w: uuid.UUID = wid, n: int = limit) -> Any:
+                    return self.repo.list_runs(w, limit=n, cursor=cursor)
+
+                pages = self.call(all_pages(fetch))
                 assert [len(p) for p in pages[:-1]] == [limit] * (len(pages) - 1), "short page"
                 assert len(pages) == max(1, math.ceil(len(expected) / limit)), (
                     f"{len(pages)} pages of {limit} for {len(expected)} runs"
