@@ -35,6 +35,7 @@ MODULE_SUBSYSTEMS = {
     "test_versions": "workflows",
     "test_runs": "workflows",
     "test_triggers": "triggers",
+    "test_triggers_model": "triggers",
     "test_listeners": "listeners",
     "test_listeners_model": "listeners",
     "test_remediations": "remediations",
