@@ -20,6 +20,7 @@ from hypothesis.stateful import invariant, precondition, rule
 from orcheo_storage.errors import ItemNotFoundError, ThreadNotFoundError, ValidationError
 from orcheo_storage.jsoncodec import normalise_json, normalise_object
 from orcheo_storage.models.chat import ChatContext
+from orcheo_storage.protocols.backend import Capability
 
 from orcheo_storage_contract_tests._runner import (
     AsyncStateMachine,
@@ -41,6 +42,7 @@ from orcheo_storage_contract_tests.chat_objects import (
 )
 from orcheo_storage_contract_tests.near_miss import near_misses
 from orcheo_storage_contract_tests.observation import assert_same, scribble
+from orcheo_storage_contract_tests.reference.tokens_checkpoints import contains, fragments
 from orcheo_storage_contract_tests.strategies import (
     fidelity_objects,
     hostile_json,
@@ -115,8 +117,9 @@ class _ThreadModel:
 class ChatMachine(AsyncStateMachine):
     """Threads and items against a model: order, scoping, pagination exactly once."""
 
-    def __init__(self, provision: ProvisionStorage) -> None:
+    def __init__(self, provision: ProvisionStorage, containment: bool = False) -> None:
         super().__init__(provision)
+        self.containment = containment
         self.threads: dict[str, _ThreadModel] = {}
         self.counter = 0
 
@@ -244,6 +247,36 @@ class ChatMachine(AsyncStateMachine):
         self.threads[tid].updated_at = self.clock.now()
         self.prune(timedelta(0))
 
+    @precondition(lambda self: self.containment)
+    @rule(data=st.data(), scope=st.sampled_from([None, "wf-a"]))
+    def filter_by_metadata(self, data: st.DataObject, scope: str | None) -> None:
+        """Containment at every depth, newest first, the scope and the limit after the filter
+        (two threads of wf-a at least, so order and limit matter)."""
+        while sum(m.workflow == "wf-a" for m in self.threads.values()) < 2:
+            self._new_thread_with_item("wf-a")
+        source = self.threads[data.draw(st.sampled_from(list(self.threads)))]
+        shared = {"workflow_id": "wf-a"}  # matches every thread of wf-a
+        picked = data.draw(st.sampled_from([*fragments(source.metadata), {"absent": 1}]))
+        for fragment in (shared, picked):
+            for limit in (1, 50):
+                got = self.call(
+                    self.storage.chatkit.filter_threads(
+                        fragment, ChatContext(workflow_id=scope), limit=limit
+                    )
+                )
+                expected = sorted(
+                    (
+                        t
+                        for t, m in self.threads.items()
+                        if (scope is None or m.workflow == scope) and contains(m.metadata, fragment)
+                    ),
+                    key=lambda t: (self.threads[t].created_at, t),
+                    reverse=True,
+                )[:limit]
+                assert [t.id for t in got] == expected, (
+                    f"filter_threads({fragment!r}, {scope}, {limit})"
+                )
+
     @rule(back=st.sampled_from([timedelta(0), timedelta(microseconds=1), timedelta(hours=3)]))
     def prune(self, back: timedelta) -> None:
         """Threads not updated since the cutoff go (with their items); the rest stay."""
@@ -326,5 +359,6 @@ class ChatMachine(AsyncStateMachine):
             assert ordinals == sorted(ordinals)
 
 
-def test_chat_state_machine(provision_storage: ProvisionStorage) -> None:
-    run_machine(ChatMachine, provision_storage)
+def test_chat_state_machine(provision_storage: ProvisionStorage, backend_manifest: Any) -> None:
+    containment = Capability.JSON_CONTAINMENT in backend_manifest.capabilities
+    run_machine(ChatMachine, provision_storage, containment=containment)

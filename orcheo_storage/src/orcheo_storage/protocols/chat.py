@@ -54,7 +54,8 @@ class ChatStore(Protocol):
     async def filter_threads(
         self, metadata_contains: dict[str, Any], context: ChatContext, *, limit: int = 50
     ) -> list[ThreadMetadata]:
-        """Capability ``json_containment``."""
+        """Threads whose metadata contains ``metadata_contains``, newest first (created_at, id
+        descending), at most ``limit``. Capability ``json_containment``."""
         ...
 
     async def search_items(
