@@ -9,6 +9,7 @@ depth, with limits below the number of matches.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -79,6 +80,20 @@ class CheckpointsMachine(AsyncStateMachine):
         number = version if version is not None else self.model.next_version(workflow)
         row = self.model.record(got.id, workflow, number, metrics, metadata, best, self.clock.now())
         assert_same(got, row, "record_checkpoint's result")
+
+    @rule(workflow=st.sampled_from(WORKFLOWS), metrics=DOCUMENTS)
+    def versions_against_time(self, workflow: str, metrics: Any) -> None:
+        """A higher version recorded before a lower one: the order is by version, not time."""
+        high = self.model.next_version(workflow) + 1
+        for version in (high, high - 1):
+            got = self.call(
+                self.store.record_checkpoint(
+                    workflow_id=workflow, metrics=metrics, config_version=version
+                )
+            )
+            row = self.model.record(got.id, workflow, version, metrics, {}, False, self.clock.now())
+            assert_same(got, row, f"record_checkpoint(config_version={version})")
+            self.clock.advance(timedelta(microseconds=1))
 
     @precondition(lambda self: bool(self.model.checkpoints))
     @rule(data=st.data())

@@ -86,6 +86,12 @@ class WorkflowsMachine(AsyncStateMachine):
             created.id, name=name, handle=normalised, tags=tags, actor="m", now=self.clock.now()
         )
         assert_same(created, row, "create_workflow's result")
+        # An update that changes nothing, a microsecond later: still audited, still moves
+        # updated_at (so every program updates something early).
+        self.clock.advance(timedelta(microseconds=1))
+        touched = self.call(self.repo.update_workflow(created.id, WorkflowChanges(), actor="u"))
+        expected = self.model.update_workflow(created.id, {}, actor="u", now=self.clock.now())
+        assert_same(touched, expected, "an update that changes nothing")
 
     @precondition(lambda self: bool(self.model.workflows))
     @rule(data=st.data(), what=st.sampled_from(["handle", "tags", "archive", "unarchive", "name"]))
