@@ -20,7 +20,8 @@ rm -rf "$work/src"
 cp -r "$package/src" "$work/src"
 sed "s|@SUITE@|$suite|" "$here/$target.toml" > "$work/pyproject.toml"
 cd "$work"
-export CI=true PYTHONDONTWRITEBYTECODE=1
+# Derandomized default profile; no shrinking (a killed mutant stops at its first failing example).
+export CI=true ORCHEO_CONTRACT_NO_SHRINK=1 PYTHONDONTWRITEBYTECODE=1
 PATH="$HOME/.local/bin:$PATH"
 start=$(date +%s)
 nice -n 10 uv run --project "$root" --no-sync --with mutmut==3.8.1 mutmut run --max-children "${MUTATION_JOBS:-2}" "$@" || true
