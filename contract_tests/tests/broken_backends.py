@@ -377,6 +377,41 @@ class VariantPlugin:
         return self._backend
 
 
+# --- installing the variants through the entry point, like a third-party distribution -----------
+
+DISTRIBUTION = "orcheo-storage-broken-variants"
+
+
+def __getattr__(attr: str) -> VariantPlugin:
+    """Entry-point targets: ``plugin_<variant name with _ for ->`` is that variant's plugin."""
+    if attr.startswith("plugin_"):
+        name = attr.removeprefix("plugin_").replace("_", "-")
+        for variant in (*VARIANTS, CONTROL):
+            if variant.name == name:
+                return VariantPlugin(VariantBackend(variant))
+    raise AttributeError(attr)
+
+
+def write_distribution(folder: Path) -> Path:
+    """Write the metadata of an installed distribution ``orcheo-storage-broken-variants``
+    into ``folder``, declaring one ``orcheo.storage`` entry point per variant (and the
+    control): with ``folder`` and this one on ``PYTHONPATH``, the plugin host discovers
+    every ``broken-<name>`` backend exactly as it discovers a pip-installed one."""
+    info = folder / "orcheo_storage_broken_variants-0.1.0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {DISTRIBUTION}\nVersion: 0.1.0\n", encoding="utf-8"
+    )
+    lines = [
+        f"broken-{v.name} = broken_backends:plugin_{v.name.replace('-', '_')}"
+        for v in (*VARIANTS, CONTROL)
+    ]
+    (info / "entry_points.txt").write_text(
+        "[orcheo.storage]\n" + "\n".join(lines) + "\n", encoding="utf-8"
+    )
+    return folder
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Skip Hypothesis shrinking: the proofs only need to know *that* a test fails."""
@@ -390,8 +425,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_orcheo_storage_registry(registry: BackendRegistry, config: pytest.Config) -> None:
-    """Register ``broken-<name>`` for every variant and ``broken-none`` (the control)."""
+    """Register ``broken-<name>`` for every variant and ``broken-none`` (the control), unless
+    the distribution written by :func:`write_distribution` already installed them."""
+    installed = set(registry.names())
     for variant in (*VARIANTS, CONTROL):
+        if f"broken-{variant.name}" in installed:
+            continue
         registry.register_backend(
             VariantPlugin(VariantBackend(variant)), name=f"broken-{variant.name}"
         )

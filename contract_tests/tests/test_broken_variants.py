@@ -1,6 +1,8 @@
 """Proof that the contract suite catches broken backends.
 
-The bundled suite is run in subprocesses, exactly as a backend author runs it: the
+The bundled suite is run in subprocesses, exactly as a backend author runs it, each
+variant installed through an ``orcheo.storage`` entry point of a distribution
+(``orcheo-storage-broken-variants``, metadata written by ``write_distribution``): the
 whole suite against the unbroken control (the same wrapper machinery, no bug), which
 must pass; then, for each broken variant of the memory backend in
 ``broken_backends.py``, the suite module of the subsystem the bug lives in, which must
@@ -27,6 +29,7 @@ from broken_backends import (  # type: ignore[import-not-found,unused-ignore]
     VARIANTS,
     Variant,
     caught_table,
+    write_distribution,
 )
 
 HERE = Path(__file__).parent
@@ -44,14 +47,19 @@ class SuiteRun:
     output: str
 
 
-def run_suite(variant: Variant, workdir: Path) -> SuiteRun:
+def run_suite(variant: Variant, workdir: Path, installed: Path) -> SuiteRun:
     """Run the suite (or the variant's module) against ``broken-<variant>`` in a fresh
-    pytest process."""
+    pytest process. The variant is discovered through its ``orcheo.storage`` entry point,
+    from the distribution metadata in ``installed``, like any pip-installed backend."""
     workdir.mkdir(parents=True, exist_ok=True)
     junit = workdir / "junit.xml"
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join(
+            [str(installed), str(HERE), os.environ.get("PYTHONPATH", "")]
+        ),
+        # The proof needs to know that a test fails, not the smallest failing program.
+        "ORCHEO_CONTRACT_NO_SHRINK": "1",
     }
     env.pop("ORCHEO_CONTRACT_BACKEND", None)
     cmd = [
@@ -60,8 +68,6 @@ def run_suite(variant: Variant, workdir: Path) -> SuiteRun:
         "pytest",
         "-p",
         "orcheo_storage_contract_tests.plugin",
-        "-p",
-        "broken_backends",
         f"--orcheo-backend=broken-{variant.name}",
         f"--orcheo-report={workdir / 'report.json'}",
         f"--junitxml={junit}",
@@ -89,8 +95,12 @@ def run_suite(variant: Variant, workdir: Path) -> SuiteRun:
 def suite_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SuiteRun]:
     """Every run, two at a time (the machine has two cores)."""
     base = tmp_path_factory.mktemp("variants")
+    installed = write_distribution(tmp_path_factory.mktemp("site"))
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        futures = {v.name: pool.submit(run_suite, v, base / v.name) for v in (CONTROL, *VARIANTS)}
+        futures = {
+            v.name: pool.submit(run_suite, v, base / v.name, installed)
+            for v in (CONTROL, *VARIANTS)
+        }
         return {name: future.result() for name, future in futures.items()}
 
 
