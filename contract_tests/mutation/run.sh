@@ -18,7 +18,12 @@ work="$root/.mutation/$target"
 mkdir -p "$work"
 rm -rf "$work/src"
 cp -r "$package/src" "$work/src"
-sed "s|@SUITE@|$suite|" "$here/$target.toml" > "$work/pyproject.toml"
+cp "$here/$target.toml" "$work/pyproject.toml"
+# mutmut runs pytest inside mutants/ and re-runs tests by the ids it recorded: with the suite
+# linked there, the ids (suite/test_x.py::...) resolve, and the suite's plugin still sees
+# its own files (it resolves the link).
+mkdir -p "$work/mutants"
+ln -sfn "$suite" "$work/mutants/suite"
 cd "$work"
 # Derandomized default profile; no shrinking (a killed mutant stops at its first failing example).
 export CI=true ORCHEO_CONTRACT_NO_SHRINK=1 PYTHONDONTWRITEBYTECODE=1
