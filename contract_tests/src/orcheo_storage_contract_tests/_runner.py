@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from hypothesis import note
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 from orcheo_storage.clock import Clock, ManualClock, use_clock
@@ -102,19 +103,32 @@ class AsyncStateMachine(RuleBasedStateMachine):
 M = TypeVar("M", bound=AsyncStateMachine)
 
 
-def run_machine(machine: type[M], provision: ProvisionStorage, **kwargs: Any) -> None:
+MODEL_STEPS = 25
+"""Steps per program of the reference-model machines, at least: they have many rules, and
+Hypothesis enables a random subset of them per program (swarm testing), so a program needs
+room to reach each subsystem's operations in sequence (a revoke after a create, a list after
+a filterable update)."""
+
+
+def run_machine(
+    machine: type[M], provision: ProvisionStorage, *, min_steps: int = 0, **kwargs: Any
+) -> None:
     """Run ``machine`` as a test against fresh namespaces from ``provision``.
 
     Each Hypothesis program gets its own namespace. Extra keyword arguments are passed
     to the machine's constructor. Example count and step count come from the active
-    profile.
+    profile; ``min_steps`` raises the step count (never lowers it).
     """
 
     def factory() -> M:
         return machine(provision, **kwargs)
 
+    current = hypothesis_settings()  # the active profile
+    steps = max(current.stateful_step_count, min_steps)
     # Hypothesis annotates the factory as a class; any zero-argument callable works.
-    run_state_machine_as_test(cast(Any, factory))
+    run_state_machine_as_test(
+        cast(Any, factory), settings=hypothesis_settings(current, stateful_step_count=steps)
+    )
 
 
 # --- handing settings to other processes ---------------------------------------------------------

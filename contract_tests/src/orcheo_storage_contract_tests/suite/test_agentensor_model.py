@@ -19,7 +19,12 @@ from hypothesis.stateful import invariant, precondition, rule
 from orcheo_storage.errors import CheckpointNotFoundError, DuplicateError
 from orcheo_storage.protocols.backend import Capability
 
-from orcheo_storage_contract_tests._runner import AsyncStateMachine, ProvisionStorage, run_machine
+from orcheo_storage_contract_tests._runner import (
+    MODEL_STEPS,
+    AsyncStateMachine,
+    ProvisionStorage,
+    run_machine,
+)
 from orcheo_storage_contract_tests.near_miss import LONG_PREFIX, near_misses
 from orcheo_storage_contract_tests.observation import assert_same, scribble
 from orcheo_storage_contract_tests.reference.tokens_checkpoints import CheckpointsModel, fragments
@@ -171,4 +176,6 @@ def test_agentensor_model_state_machine(
     provision_storage: ProvisionStorage, backend_manifest: Any
 ) -> None:
     containment = Capability.JSON_CONTAINMENT in backend_manifest.capabilities
-    run_machine(CheckpointsMachine, provision_storage, containment=containment)
+    run_machine(
+        CheckpointsMachine, provision_storage, min_steps=MODEL_STEPS, containment=containment
+    )

@@ -23,6 +23,7 @@ from orcheo_storage.models.chat import ChatContext
 from orcheo_storage.protocols.backend import Capability
 
 from orcheo_storage_contract_tests._runner import (
+    MODEL_STEPS,
     AsyncStateMachine,
     ProvisionStorage,
     run,
@@ -361,4 +362,4 @@ class ChatMachine(AsyncStateMachine):
 
 def test_chat_state_machine(provision_storage: ProvisionStorage, backend_manifest: Any) -> None:
     containment = Capability.JSON_CONTAINMENT in backend_manifest.capabilities
-    run_machine(ChatMachine, provision_storage, containment=containment)
+    run_machine(ChatMachine, provision_storage, min_steps=MODEL_STEPS, containment=containment)

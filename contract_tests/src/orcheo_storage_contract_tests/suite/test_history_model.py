@@ -16,6 +16,7 @@ from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError, Valida
 from orcheo_storage.rules.jsonsafe import to_json_object
 
 from orcheo_storage_contract_tests._runner import (
+    MODEL_STEPS,
     AsyncStateMachine,
     ProvisionStorage,
     run,
@@ -244,4 +245,4 @@ class HistoryMachine(AsyncStateMachine):
 
 
 def test_history_state_machine(provision_storage: ProvisionStorage) -> None:
-    run_machine(HistoryMachine, provision_storage)
+    run_machine(HistoryMachine, provision_storage, min_steps=MODEL_STEPS)

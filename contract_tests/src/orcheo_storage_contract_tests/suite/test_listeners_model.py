@@ -17,7 +17,12 @@ from hypothesis.stateful import invariant, precondition, rule
 from orcheo_storage.errors import SubscriptionNotFoundError, VersionNotFoundError
 from orcheo_storage.models.listeners import ListenerStatus
 
-from orcheo_storage_contract_tests._runner import AsyncStateMachine, ProvisionStorage, run_machine
+from orcheo_storage_contract_tests._runner import (
+    MODEL_STEPS,
+    AsyncStateMachine,
+    ProvisionStorage,
+    run_machine,
+)
 from orcheo_storage_contract_tests.near_miss import LONG_PREFIX
 from orcheo_storage_contract_tests.observation import assert_same, scribble
 from orcheo_storage_contract_tests.reference.coordination import ListenersModel
@@ -216,4 +221,4 @@ class ListenersMachine(AsyncStateMachine):
 
 
 def test_listeners_model_state_machine(provision_storage: ProvisionStorage) -> None:
-    run_machine(ListenersMachine, provision_storage)
+    run_machine(ListenersMachine, provision_storage, min_steps=MODEL_STEPS)

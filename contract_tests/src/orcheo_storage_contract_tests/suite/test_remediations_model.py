@@ -16,7 +16,12 @@ from hypothesis.stateful import invariant, precondition, rule
 from orcheo_storage.errors import InvalidTransitionError, RemediationNotFoundError
 from orcheo_storage.models.remediations import RemediationStatus
 
-from orcheo_storage_contract_tests._runner import AsyncStateMachine, ProvisionStorage, run_machine
+from orcheo_storage_contract_tests._runner import (
+    MODEL_STEPS,
+    AsyncStateMachine,
+    ProvisionStorage,
+    run_machine,
+)
 from orcheo_storage_contract_tests.near_miss import LONG_PREFIX
 from orcheo_storage_contract_tests.observation import assert_same, scribble
 from orcheo_storage_contract_tests.reference.coordination import RemediationsModel
@@ -140,4 +145,4 @@ class RemediationsMachine(AsyncStateMachine):
 
 
 def test_remediations_model_state_machine(provision_storage: ProvisionStorage) -> None:
-    run_machine(RemediationsMachine, provision_storage)
+    run_machine(RemediationsMachine, provision_storage, min_steps=MODEL_STEPS)

@@ -20,7 +20,12 @@ from orcheo_storage.models.common import build
 from orcheo_storage.models.tokens import ServiceToken, TokenAuditEvent
 from orcheo_storage.rules.tokens import hash_secret
 
-from orcheo_storage_contract_tests._runner import AsyncStateMachine, ProvisionStorage, run_machine
+from orcheo_storage_contract_tests._runner import (
+    MODEL_STEPS,
+    AsyncStateMachine,
+    ProvisionStorage,
+    run_machine,
+)
 from orcheo_storage_contract_tests.near_miss import LONG_PREFIX, near_misses
 from orcheo_storage_contract_tests.observation import assert_same, scribble
 from orcheo_storage_contract_tests.reference.tokens_checkpoints import TokensModel
@@ -96,6 +101,18 @@ class TokensMachine(AsyncStateMachine):
         new = {**row, "scopes": scopes}
         assert_same(self.call(self.store.update(build(ServiceToken, **new))), new, "update")
         self.model.tokens[identifier] = new
+
+    @rule(data=st.data())
+    def update_to_a_taken_hash(self, data: st.DataObject) -> None:
+        """Taking another token's hash is a conflict that names no hash, and changes nothing."""
+        if len(self.model.tokens) < 2:
+            return
+        first, second = data.draw(st.permutations(list(self.model.tokens)))[:2]
+        taken = self.model.tokens[second]["secret_hash"]
+        clash = build(ServiceToken, **{**self.model.tokens[first], "secret_hash": taken})
+        with pytest.raises(DuplicateError) as info:
+            self.call(self.store.update(clash))
+        assert str(info.value) == "service token secret hash already exists: <redacted>"
 
     @rule(identifier=st.sampled_from(IDENTIFIERS))
     def delete(self, identifier: str) -> None:
@@ -214,4 +231,4 @@ class TokensMachine(AsyncStateMachine):
 
 
 def test_tokens_model_state_machine(provision_storage: ProvisionStorage) -> None:
-    run_machine(TokensMachine, provision_storage)
+    run_machine(TokensMachine, provision_storage, min_steps=MODEL_STEPS)

@@ -17,6 +17,7 @@ from hypothesis.stateful import invariant, rule
 from orcheo_storage.errors import CronTriggerNotFoundError
 
 from orcheo_storage_contract_tests._runner import (
+    MODEL_STEPS,
     SUITE_T0,
     AsyncStateMachine,
     ProvisionStorage,
@@ -191,4 +192,4 @@ class TriggersMachine(AsyncStateMachine):
 
 
 def test_triggers_model_state_machine(provision_storage: ProvisionStorage) -> None:
-    run_machine(TriggersMachine, provision_storage)
+    run_machine(TriggersMachine, provision_storage, min_steps=MODEL_STEPS)

@@ -20,6 +20,7 @@ from orcheo_storage.errors import (
 )
 
 from orcheo_storage_contract_tests._runner import (
+    MODEL_STEPS,
     AsyncStateMachine,
     ProvisionStorage,
     run,
@@ -256,4 +257,4 @@ class VaultMachine(AsyncStateMachine):
 
 
 def test_vault_state_machine(provision_storage: ProvisionStorage) -> None:
-    run_machine(VaultMachine, provision_storage)
+    run_machine(VaultMachine, provision_storage, min_steps=MODEL_STEPS)

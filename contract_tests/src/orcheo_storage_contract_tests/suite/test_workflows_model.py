@@ -27,7 +27,12 @@ from orcheo_storage.errors import (
 from orcheo_storage.models.workflows import RunStatus
 from orcheo_storage.rules.workflows import WorkflowChanges
 
-from orcheo_storage_contract_tests._runner import AsyncStateMachine, ProvisionStorage, run_machine
+from orcheo_storage_contract_tests._runner import (
+    MODEL_STEPS,
+    AsyncStateMachine,
+    ProvisionStorage,
+    run_machine,
+)
 from orcheo_storage_contract_tests._support import all_pages
 from orcheo_storage_contract_tests.near_miss import LONG_PREFIX, near_misses
 from orcheo_storage_contract_tests.observation import assert_same, scribble
@@ -352,4 +357,4 @@ class WorkflowsMachine(AsyncStateMachine):
 
 
 def test_workflows_model_state_machine(provision_storage: ProvisionStorage) -> None:
-    run_machine(WorkflowsMachine, provision_storage)
+    run_machine(WorkflowsMachine, provision_storage, min_steps=MODEL_STEPS)

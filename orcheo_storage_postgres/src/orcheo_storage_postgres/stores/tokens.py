@@ -57,19 +57,18 @@ class PostgresServiceTokenStore:
         try:
             await self._db.run(TOKENS.insert_sql, TOKENS.params(token))
         except UniqueViolation as exc:
-            key = (
-                token.secret_hash[:8] + "..."
-                if exc.constraint == "service_tokens_secret_hash"
-                else token.identifier
-            )
-            raise DuplicateError("service token", key) from None
+            if exc.constraint == "service_tokens_secret_hash":
+                # Never echo a secret hash (not even a prefix), as on every backend.
+                raise DuplicateError("service token secret hash", "<redacted>") from None
+            raise DuplicateError("service token", token.identifier) from None
         return token
 
     async def update(self, token: ServiceToken) -> ServiceToken:
         try:
             count = await self._db.run(_UPDATE, TOKENS.params(token))
         except UniqueViolation:
-            raise DuplicateError("service token", token.identifier) from None
+            # The identifier is the row's key, so only the hash can clash.
+            raise DuplicateError("service token secret hash", "<redacted>") from None
         if count == 0:
             raise TokenNotFoundError(token.identifier)
         return token
