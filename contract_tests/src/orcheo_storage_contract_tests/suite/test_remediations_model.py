@@ -109,7 +109,12 @@ class RemediationsMachine(AsyncStateMachine):
     def transition(self, data: st.DataObject, status: str, note_text: str | None) -> None:
         target = status
         cid = data.draw(st.sampled_from(list(self.model.candidates)))
-        outcome = {"action": "act", "developer_note": note_text, "artifacts": {"a": 2.0}}
+        outcome = {
+            "action": "act",
+            "developer_note": note_text,
+            "artifacts": {"a": 2.0},
+            "validation_result": None if note_text is None else {"ok": True, "n": 2.0},
+        }
         call = self.store.transition_candidate(cid, target, **outcome)
         row = self.model.transition(cid, target, outcome, self.clock.now())
         if row is None:

@@ -101,9 +101,10 @@ class PostgresServiceTokenStore:
             row = await q_one(conn, _GET_FOR_UPDATE, {"id": identifier})
             if row is None:
                 raise TokenNotFoundError(identifier)
-            revoked = TOKENS.load(row).model_copy(
-                update={"revoked_at": now, "revocation_reason": reason}
-            )
+            current = TOKENS.load(row)
+            if current.revoked_at is not None:
+                return current  # already revoked: the first revocation stands, as everywhere
+            revoked = current.model_copy(update={"revoked_at": now, "revocation_reason": reason})
             revoked = build(ServiceToken, **revoked.model_dump())
             await conn.execute(_UPDATE, TOKENS.params(revoked))
             event = build(
