@@ -137,11 +137,21 @@ class ListenersMachine(AsyncStateMachine):
         self.model.cursors[sid] = row
         assert_same(got, row, "save_cursor's result")
 
-    @precondition(lambda self: bool(self.model.subscriptions))
     @rule(data=st.data(), key=st.sampled_from(DEDUPE_KEYS))
     def record_dedupe(self, data: st.DataObject, key: str) -> None:
-        # the same key on two subscriptions: each has its own window
-        for sid in dict.fromkeys([self._sub(data), self._sub(data)]):
+        """The same key on two subscriptions (made when missing): each has its own window."""
+        if len(self.model.subscriptions) < 2:
+            wid = next(iter(self.versions))
+            specs = [
+                {"node_name": f"d{i}", "platform": "slack", "bot_identity_key": "bot"}
+                for i in range(2)
+            ]
+            got = self.call(self.store.sync_subscriptions(wid, self.versions[wid][0], specs))
+            self.model.sync(
+                [s.id for s in got], wid, self.versions[wid][0], specs, self.clock.now()
+            )
+        pair = data.draw(st.permutations(list(self.model.subscriptions)))[:2]
+        for sid in pair:
             got = self.call(self.store.record_dedupe(sid, key, window_seconds=WINDOW))
             expected = self.model.record_dedupe(sid, key, WINDOW, self.clock.now())
             assert got is expected, f"dedupe {key!r} on {sid}"
