@@ -114,15 +114,21 @@ class HistoryMachine(AsyncStateMachine):
     def start(self, workflow: str, inputs: dict[str, Any]) -> None:
         eid = f"{LONG_PREFIX}-e{len(self.model)}"
         record = self.call(
-            self.storage.history.start_run(execution_id=eid, workflow_id=workflow, inputs=inputs)
+            self.storage.history.start_run(
+                execution_id=eid,
+                workflow_id=workflow,
+                inputs=inputs,
+                runnable_config={"tags": ["t"], "n": 2.0},
+                callbacks=[{"cb": 1}],
+            )
         )
         row: dict[str, Any] = {
             "execution_id": eid,
             "workflow_id": workflow,
             "inputs": to_json_object(inputs),
-            "runnable_config": {},
+            "runnable_config": {"tags": ["t"], "n": 2.0},
             "tags": [],
-            "callbacks": [],
+            "callbacks": [{"cb": 1}],
             "metadata": {},
             "run_name": None,
             "status": "running",

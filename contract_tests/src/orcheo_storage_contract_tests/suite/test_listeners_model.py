@@ -32,8 +32,10 @@ pytestmark = pytest.mark.orcheo_subsystem("listeners")
 
 DEDUPE_KEYS = ("evt-1", "EVT-1", f"{LONG_PREFIX}-a", f"{LONG_PREFIX}-b")
 RUNTIMES = ("runtime-a", "runtime-b")
-LEASE = 30.0
-WINDOW = 60.0
+LEASE = 61.0
+WINDOW = 61.0
+"""Equal to one of the clock's ticks, so a lease or a dedupe window ends exactly at a tick:
+at its end it is over (``<=``), which a ``<`` comparison gets wrong."""
 
 
 class ListenersMachine(AsyncStateMachine):
@@ -164,7 +166,13 @@ class ListenersMachine(AsyncStateMachine):
         owner = data.draw(st.sampled_from(list(self.versions)))
         vid = data.draw(st.sampled_from(self.versions[owner]))
         call = self.store.dispatch_event(
-            sid, key, window_seconds=WINDOW, workflow_version_id=vid, triggered_by="listener"
+            sid,
+            key,
+            window_seconds=WINDOW,
+            workflow_version_id=vid,
+            triggered_by="listener",
+            input_payload={"n": 2.0},
+            runnable_config={"configurable": {"k": 1}},
         )
         now = self.clock.now()
         held = self.model.dedupe.get((sid, key))
@@ -179,6 +187,8 @@ class ListenersMachine(AsyncStateMachine):
             assert run is not None
             assert run.workflow_id == row["workflow_id"]
             assert run.created_at == now
+            assert run.input_payload == {"n": 2.0}
+            assert run.runnable_config == {"configurable": {"k": 1}}
             self.model.record_dedupe(sid, key, WINDOW, now)
 
     @rule()
