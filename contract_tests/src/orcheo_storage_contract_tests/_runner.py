@@ -50,12 +50,8 @@ def run(coro: Coroutine[Any, Any, T], *, clock: Clock | None = None) -> T:
 
 
 class AsyncStateMachine(RuleBasedStateMachine):
-    """A state machine that owns an event loop, a frozen clock and a freshly provisioned Storage.
-
-    The backend is provisioned and opened under :attr:`clock`, a
-    :class:`~orcheo_storage.clock.ManualClock` that starts at :data:`SUITE_T0` and moves only
-    when the inherited ``tick`` rule runs, so a model can predict every timestamp exactly
-    and writes between two ticks share one timestamp on purpose (ties).
+    """A state machine that owns an event loop and a freshly provisioned Storage (under
+    ``clock`` when given; :class:`ClockedStateMachine` gives it a frozen one).
 
     Subclasses write synchronous rules that call :meth:`call` with a coroutine. Run it
     with :func:`run_machine` from a test that requests ``provision_storage``. The
@@ -66,24 +62,17 @@ class AsyncStateMachine(RuleBasedStateMachine):
     program with fresh ids, and a different order makes its data generation flaky.
     """
 
-    def __init__(self, provision: ProvisionStorage) -> None:
+    def __init__(self, provision: ProvisionStorage, *, clock: Clock | None = None) -> None:
         super().__init__()
-        self.clock = ManualClock(SUITE_T0)
-        """The namespace's clock: frozen, moved only by the :meth:`tick` rule."""
         self._runner = asyncio.Runner()
         self._scope = provision()
         try:
             # The runner copies the context on its first run: every later call sees the clock.
-            with use_clock(self.clock):
+            with use_clock(clock) if clock is not None else nullcontext():
                 self.storage: Storage = self._runner.run(self._scope.__aenter__())
         except BaseException:
             self._runner.close()
             raise
-
-    @rule(step=st.sampled_from(TICKS))
-    def tick(self, step: timedelta) -> None:
-        """Move the frozen clock (between two ticks every write shares one timestamp)."""
-        note(f"clock -> {self.clock.advance(step).isoformat()}")
 
     def call(self, awaitable: Awaitable[T]) -> T:
         """Await ``awaitable`` on the machine's loop and return its result."""
@@ -98,6 +87,25 @@ class AsyncStateMachine(RuleBasedStateMachine):
             self._runner.run(self._scope.__aexit__(None, None, None))
         finally:
             self._runner.close()
+
+
+class ClockedStateMachine(AsyncStateMachine):
+    """An :class:`AsyncStateMachine` whose namespace runs under a frozen clock.
+
+    The backend is provisioned and opened under :attr:`clock`, a
+    :class:`~orcheo_storage.clock.ManualClock` that starts at :data:`SUITE_T0` and moves only
+    when the ``tick`` rule runs (or a rule moves it), so a model can predict every timestamp
+    exactly and writes between two ticks share one timestamp on purpose (ties).
+    """
+
+    def __init__(self, provision: ProvisionStorage) -> None:
+        self.clock = ManualClock(SUITE_T0)
+        super().__init__(provision, clock=self.clock)
+
+    @rule(step=st.sampled_from(TICKS))
+    def tick(self, step: timedelta) -> None:
+        """Move the frozen clock (between two ticks every write shares one timestamp)."""
+        note(f"clock -> {self.clock.advance(step).isoformat()}")
 
 
 M = TypeVar("M", bound=AsyncStateMachine)

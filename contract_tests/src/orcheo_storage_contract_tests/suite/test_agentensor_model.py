@@ -21,7 +21,7 @@ from orcheo_storage.protocols.backend import Capability
 
 from orcheo_storage_contract_tests._runner import (
     MODEL_STEPS,
-    AsyncStateMachine,
+    ClockedStateMachine,
     ProvisionStorage,
     run_machine,
 )
@@ -47,7 +47,7 @@ DOCUMENTS = st.fixed_dictionaries(
 checkpoints and not others, and a one-level-deep containment check gives other answers."""
 
 
-class CheckpointsMachine(AsyncStateMachine):
+class CheckpointsMachine(ClockedStateMachine):
     def __init__(self, provision: ProvisionStorage, containment: bool) -> None:
         super().__init__(provision)
         self.model = CheckpointsModel()

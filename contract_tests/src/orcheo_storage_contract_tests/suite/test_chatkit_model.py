@@ -24,7 +24,7 @@ from orcheo_storage.protocols.backend import Capability
 
 from orcheo_storage_contract_tests._runner import (
     MODEL_STEPS,
-    AsyncStateMachine,
+    ClockedStateMachine,
     ProvisionStorage,
     run,
     run_machine,
@@ -115,7 +115,7 @@ class _ThreadModel:
     title: str | None = None
 
 
-class ChatMachine(AsyncStateMachine):
+class ChatMachine(ClockedStateMachine):
     """Threads and items against a model: order, scoping, pagination exactly once."""
 
     def __init__(self, provision: ProvisionStorage, containment: bool = False) -> None:

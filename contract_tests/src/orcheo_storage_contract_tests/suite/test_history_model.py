@@ -17,7 +17,7 @@ from orcheo_storage.rules.jsonsafe import to_json_object
 
 from orcheo_storage_contract_tests._runner import (
     MODEL_STEPS,
-    AsyncStateMachine,
+    ClockedStateMachine,
     ProvisionStorage,
     run,
     run_machine,
@@ -99,7 +99,7 @@ WORKFLOWS = ("wf-a", "WF-A", f"{LONG_PREFIX}-w1")
 """Workflow ids that differ in case or only after the 16th character: listings are exact."""
 
 
-class HistoryMachine(AsyncStateMachine):
+class HistoryMachine(ClockedStateMachine):
     """Random start/append/finish sequences against a model of every record and step."""
 
     def __init__(self, provision: ProvisionStorage) -> None:

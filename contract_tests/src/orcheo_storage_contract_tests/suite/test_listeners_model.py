@@ -19,7 +19,7 @@ from orcheo_storage.models.listeners import ListenerStatus
 
 from orcheo_storage_contract_tests._runner import (
     MODEL_STEPS,
-    AsyncStateMachine,
+    ClockedStateMachine,
     ProvisionStorage,
     run_machine,
 )
@@ -38,7 +38,7 @@ WINDOW = 61.0
 at its end it is over (``<=``), which a ``<`` comparison gets wrong."""
 
 
-class ListenersMachine(AsyncStateMachine):
+class ListenersMachine(ClockedStateMachine):
     def __init__(self, provision: ProvisionStorage) -> None:
         super().__init__(provision)
         self.model = ListenersModel()

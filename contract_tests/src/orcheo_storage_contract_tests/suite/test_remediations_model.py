@@ -18,7 +18,7 @@ from orcheo_storage.models.remediations import RemediationStatus
 
 from orcheo_storage_contract_tests._runner import (
     MODEL_STEPS,
-    AsyncStateMachine,
+    ClockedStateMachine,
     ProvisionStorage,
     run_machine,
 )
@@ -33,7 +33,7 @@ FINGERPRINTS = ("fp-1", "FP-1", f"{LONG_PREFIX}-a", f"{LONG_PREFIX}-b")
 STATUSES = [s.value for s in RemediationStatus]
 
 
-class RemediationsMachine(AsyncStateMachine):
+class RemediationsMachine(ClockedStateMachine):
     def __init__(self, provision: ProvisionStorage) -> None:
         super().__init__(provision)
         self.model = RemediationsModel()

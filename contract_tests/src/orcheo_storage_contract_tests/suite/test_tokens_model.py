@@ -22,7 +22,7 @@ from orcheo_storage.rules.tokens import hash_secret
 
 from orcheo_storage_contract_tests._runner import (
     MODEL_STEPS,
-    AsyncStateMachine,
+    ClockedStateMachine,
     ProvisionStorage,
     run_machine,
 )
@@ -44,7 +44,7 @@ def _hash_misses(secret_hash: str) -> list[str]:
     return [secret_hash[:16], secret_hash[:-1], secret_hash.upper(), flipped, f" {secret_hash}"]
 
 
-class TokensMachine(AsyncStateMachine):
+class TokensMachine(ClockedStateMachine):
     def __init__(self, provision: ProvisionStorage) -> None:
         super().__init__(provision)
         self.model = TokensModel()

@@ -19,7 +19,7 @@ from orcheo_storage.errors import CronTriggerNotFoundError
 from orcheo_storage_contract_tests._runner import (
     MODEL_STEPS,
     SUITE_T0,
-    AsyncStateMachine,
+    ClockedStateMachine,
     ProvisionStorage,
     run_machine,
 )
@@ -50,7 +50,7 @@ DEFAULT_RETRY: dict[str, Any] = {
 }
 
 
-class TriggersMachine(AsyncStateMachine):
+class TriggersMachine(ClockedStateMachine):
     def __init__(self, provision: ProvisionStorage) -> None:
         super().__init__(provision)
         self.workflows: list[uuid.UUID] = []

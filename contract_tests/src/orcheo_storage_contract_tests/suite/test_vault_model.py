@@ -21,7 +21,7 @@ from orcheo_storage.errors import (
 
 from orcheo_storage_contract_tests._runner import (
     MODEL_STEPS,
-    AsyncStateMachine,
+    ClockedStateMachine,
     ProvisionStorage,
     run,
     run_machine,
@@ -90,7 +90,7 @@ def _name_key(name: str) -> str:
     return name.strip().lower()
 
 
-class VaultMachine(AsyncStateMachine):
+class VaultMachine(ClockedStateMachine):
     """Credentials, templates, alerts and acknowledgements against a small model."""
 
     def __init__(self, provision: ProvisionStorage) -> None:

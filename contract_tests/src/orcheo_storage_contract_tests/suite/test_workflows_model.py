@@ -29,7 +29,7 @@ from orcheo_storage.rules.workflows import WorkflowChanges
 
 from orcheo_storage_contract_tests._runner import (
     MODEL_STEPS,
-    AsyncStateMachine,
+    ClockedStateMachine,
     ProvisionStorage,
     run_machine,
 )
@@ -56,7 +56,7 @@ OVERRIDES = st.sampled_from(
 TARGETS = st.sampled_from(list(RunStatus))
 
 
-class WorkflowsMachine(AsyncStateMachine):
+class WorkflowsMachine(ClockedStateMachine):
     """Workflows, versions and runs of several workflows against :class:`WorkflowsModel`."""
 
     def __init__(self, provision: ProvisionStorage) -> None:
