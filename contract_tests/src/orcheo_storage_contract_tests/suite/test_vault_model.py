@@ -154,6 +154,7 @@ class VaultMachine(ClockedStateMachine):
             self.storage.vault.create_template(name=name, provider="p", actor="sm")
         )
         self.templates[name] = template.id
+        self.created[template.id] = template.created_at
 
     @precondition(lambda self: bool(self.templates))
     @rule(data=st.data())
@@ -244,7 +245,16 @@ class VaultMachine(ClockedStateMachine):
             revealed = self.call(self.storage.vault.reveal_secret(self.ids[key]))
             assert revealed.get_secret_value() == secret
         templates = self.call(self.storage.vault.list_templates())
-        assert sorted(t.id for t in templates) == sorted(self.templates.values())
+        expected_templates = sorted(
+            self.templates.values(), key=lambda t: (self.created[t], str(t))
+        )
+        assert [t.id for t in templates] == expected_templates, (
+            "templates in (created_at, id) order"
+        )
+        default = self.call(self.storage.vault.list_alerts())
+        assert [a.id for a in default] == [
+            a.id for a in self.call(self.storage.vault.list_alerts(include_acknowledged=False))
+        ], "list_alerts() leaves acknowledged alerts out by default"
         for include in (False, True):
             alerts = self.call(self.storage.vault.list_alerts(include_acknowledged=include))
             expected = sorted(
