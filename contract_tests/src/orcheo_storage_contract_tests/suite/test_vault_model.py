@@ -171,6 +171,8 @@ class VaultMachine(ClockedStateMachine):
     )
     def alert(self, data: st.DataObject, kind: str, message: str) -> None:
         """An alert, then its neighbour with the other template reference (None <-> one)."""
+        if not self.templates:
+            self.create_template("tpl-a")
         credential_id = data.draw(st.sampled_from([None, *self.ids.values()]))
         template_id = data.draw(st.sampled_from([None, *self.templates.values()]))
         self._record_alert(kind, message, credential_id, template_id)
