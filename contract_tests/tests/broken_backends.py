@@ -2,305 +2,31 @@
 
 Loaded into a contract-suite run with ``-p broken_backends`` (this folder on
 ``PYTHONPATH``); its ``pytest_orcheo_storage_registry`` hook registers every variant as
-``broken-<name>`` plus the unbroken control ``broken-none``. Each variant subclasses
-one memory store and overrides the one method where the bug lives.
+``broken-<name>`` plus the unbroken control ``broken-none``. Each variant swaps one store
+of a memory session for a subclass with one defect: the first set is in
+``bugs_atomicity_and_time.py``, the scope / exact-match / order / fidelity / filter /
+copy set in ``bugs_scope_order_fidelity.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
+import bugs_atomicity_and_time as classic  # type: ignore[import-not-found,unused-ignore]
+import bugs_scope_order_fidelity as power  # type: ignore[import-not-found,unused-ignore]
 import pytest
-from orcheo_storage.clock import optional_utc, utcnow
-from orcheo_storage.errors import HandleConflictError, ValidationError
-from orcheo_storage.jsoncodec import JsonObject, JsonValue
 from orcheo_storage.keys import cipher_for
-from orcheo_storage.memory import workflows as memory_workflows
-from orcheo_storage.memory._paging import decode_time_cursor
-from orcheo_storage.memory._state import MemoryState, copy, sort_key_id
-from orcheo_storage.memory.agentensor import MemoryAgentensorStore
-from orcheo_storage.memory.bulk import MemoryBulkTransfer
-from orcheo_storage.memory.history import MemoryHistoryStore
-from orcheo_storage.memory.listeners import MemoryListenerStore
 from orcheo_storage.memory.plugin import MemoryBackend
 from orcheo_storage.memory.session import MemorySession
-from orcheo_storage.memory.tokens import MemoryServiceTokenStore
-from orcheo_storage.memory.triggers import MemoryTriggerStore
 from orcheo_storage.memory.workflows import MemoryWorkflowRepository
-from orcheo_storage.models.agentensor import AgentensorCheckpoint
-from orcheo_storage.models.common import Page
-from orcheo_storage.models.history import RunHistoryStep
-from orcheo_storage.models.tokens import ServiceToken
-from orcheo_storage.models.workflows import Workflow, WorkflowRun, WorkflowVersion
 from orcheo_storage.plugins.hookspecs import hookimpl
 from orcheo_storage.plugins.registry import BackendRegistry
 from orcheo_storage.protocols.backend import BackendManifest, Subsystem
-from orcheo_storage.rules import history as history_rules
-from orcheo_storage.rules import listeners as listener_rules
-from orcheo_storage.rules.pagination import check_limit, encode_cursor
-from orcheo_storage.rules.workflows import WorkflowChanges
 from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings
-
-# --- the bugs ------------------------------------------------------------------------------------
-
-
-class OffByOnePagination(MemoryWorkflowRepository):
-    """The next-page cursor points at the first row of the next page, not the last row
-    of this one, so the row at every page boundary is skipped."""
-
-    async def list_runs(
-        self, workflow_id: UUID, *, limit: int = 50, cursor: str | None = None
-    ) -> Page[WorkflowRun]:
-        check_limit(limit)
-        after = decode_time_cursor(cursor)
-        key: Callable[[WorkflowRun], tuple[datetime, str]] = lambda r: sort_key_id(  # noqa: E731
-            r.created_at, r.id
-        )
-        rows = sorted(
-            (r for r in self._state.runs.values() if r.workflow_id == workflow_id),
-            key=key,
-            reverse=True,
-        )
-        if after is not None:
-            rows = [r for r in rows if key(r) < after]
-        page = rows[:limit]
-        if len(rows) <= limit:
-            return Page[WorkflowRun](items=[copy(r) for r in page], next_cursor=None)
-        stamp, ident = key(rows[limit])  # BUG: should be page[-1]
-        return Page[WorkflowRun](
-            items=[copy(r) for r in page], next_cursor=encode_cursor(stamp.isoformat(), ident)
-        )
-
-
-def _to_millis(value: datetime) -> datetime:
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
-
-
-class DroppedMicrosecond(MemoryTriggerStore):
-    """Stores dispatch times at millisecond precision (a ``DATETIME(3)`` column)."""
-
-    async def advance_cron_dispatch(
-        self, workflow_id: UUID, *, expected: datetime | None, new: datetime
-    ) -> bool:
-        ok = await super().advance_cron_dispatch(workflow_id, expected=expected, new=new)
-        if ok:
-            self._state.cron_dispatch[workflow_id] = _to_millis(
-                self._state.cron_dispatch[workflow_id]
-            )
-        return ok
-
-
-class DroppedTimezone(MemoryTriggerStore):
-    """Labels the caller's wall-clock time as UTC instead of converting it."""
-
-    async def advance_cron_dispatch(
-        self, workflow_id: UUID, *, expected: datetime | None, new: datetime
-    ) -> bool:
-        return await super().advance_cron_dispatch(
-            workflow_id,
-            expected=None if expected is None else expected.replace(tzinfo=UTC),
-            new=new.replace(tzinfo=UTC),  # BUG: should be astimezone(UTC)
-        )
-
-
-class ExpiredTokenActive(MemoryServiceTokenStore):
-    """``list_active`` only looks at revocation and forgets ``expires_at``."""
-
-    async def list_active(self, *, now: datetime | None = None) -> list[ServiceToken]:
-        optional_utc(now, "now")
-        return [t for t in await self.list_all() if t.revoked_at is None]
-
-
-class NonAtomicVersionNumber(MemoryWorkflowRepository):
-    """Reads the highest number, awaits a round trip, then inserts max + 1."""
-
-    async def create_version(
-        self,
-        workflow_id: UUID,
-        *,
-        graph: dict[str, Any],
-        created_by: str,
-        metadata: dict[str, Any] | None = None,
-        runnable_config: dict[str, Any] | None = None,
-        notes: str | None = None,
-    ) -> WorkflowVersion:
-        from orcheo_storage.rules import versions as version_rules
-
-        version_rules.prepare_version_input(graph, metadata, runnable_config)
-        memory_workflows.require_workflow(self._state, workflow_id)
-        existing = self._versions_of(workflow_id)
-        number = existing[-1].version + 1 if existing else 1
-        await asyncio.sleep(0)  # BUG: another writer can read the same number meanwhile
-        version = version_rules.new_version(
-            workflow_id=workflow_id,
-            number=number,
-            graph=graph,
-            created_by=created_by,
-            now=utcnow(),
-            metadata=metadata,
-            runnable_config=runnable_config,
-            notes=notes,
-        )
-        self._state.put_version(version)
-        return copy(version)
-
-
-class LostIsBestReset(MemoryAgentensorStore):
-    """Marks the new best without clearing the previous one."""
-
-    def _make_only_best(self, chosen: AgentensorCheckpoint) -> None:
-        self._state.checkpoints[chosen.id] = chosen  # BUG: other bests stay best
-
-
-def _holder_ignoring_archive(
-    state: MemoryState, handle: str, *, exclude: UUID | None = None
-) -> UUID | None:
-    for workflow in state.workflows.values():
-        if workflow.handle == handle and workflow.id != exclude:  # BUG: archived still block
-            return workflow.id
-    return None
-
-
-class HandleCheckIgnoresArchived(MemoryWorkflowRepository):
-    """Treats an archived holder of a handle as if it still held it."""
-
-    async def create_workflow(self, **kwargs: Any) -> Workflow:
-        handle = kwargs.get("handle")
-        if handle is not None:
-            normalised = handle.strip().lower()
-            if _holder_ignoring_archive(self._state, normalised) is not None:
-                raise HandleConflictError(normalised)
-        return await super().create_workflow(**kwargs)
-
-
-class ClaimTwoWinners(MemoryListenerStore):
-    """Checks the lease, awaits a round trip, then writes: racing runtimes both win."""
-
-    async def claim_subscription(
-        self, subscription_id: UUID, *, runtime_id: str, lease_seconds: float
-    ) -> Any:
-        lease = listener_rules.check_lease_seconds(lease_seconds)
-        sub = self._state.subscriptions.get(subscription_id)
-        now = utcnow()
-        if sub is None or not listener_rules.can_claim(sub, runtime_id, now):
-            return None
-        await asyncio.sleep(0)  # BUG: no conditional update / row lock
-        claimed = listener_rules.claim(sub, runtime_id, lease, now)
-        self._state.subscriptions[subscription_id] = claimed
-        return copy(claimed)
-
-
-class StepIndexReusedAfterFailure(MemoryHistoryStore):
-    """Keeps a per-execution counter and 'rolls it back' one too far on a rejected step."""
-
-    def __init__(self, state: MemoryState) -> None:
-        super().__init__(state)
-        self._next: dict[str, int] = {}
-
-    async def append_step(self, execution_id: str, payload: Any) -> RunHistoryStep:
-        record = self._require(execution_id)
-        index = self._next.get(execution_id, 0)
-        self._next[execution_id] = index + 1
-        now = utcnow()
-        try:
-            step = history_rules.new_step(index, payload, now)
-        except ValidationError:
-            self._next[execution_id] = index - 1  # BUG: should restore ``index``
-            raise
-        self._state.steps[execution_id].append(step)
-        self._state.histories[execution_id] = record.model_copy(update={"trace_last_span_at": now})
-        return copy(step)
-
-
-class ShallowCopyReturned(MemoryWorkflowRepository):
-    """Returns shallow copies: the caller shares the stored lists and dicts."""
-
-    async def create_workflow(self, **kwargs: Any) -> Workflow:
-        created = await super().create_workflow(**kwargs)
-        return self._state.workflows[created.id].model_copy()  # BUG: not deep
-
-    async def get_workflow(self, workflow_id: UUID) -> Workflow:
-        return memory_workflows.require_workflow(self._state, workflow_id).model_copy()
-
-
-class RawDriverErrorLeaks(MemoryWorkflowRepository):
-    """Lets the database's unique-constraint error escape instead of translating it."""
-
-    async def create_workflow(self, **kwargs: Any) -> Workflow:
-        try:
-            return await super().create_workflow(**kwargs)
-        except HandleConflictError:
-            raise sqlite3.IntegrityError(  # BUG: should raise HandleConflictError
-                "UNIQUE constraint failed: workflows.handle"
-            ) from None
-
-    async def update_workflow(
-        self, workflow_id: UUID, changes: WorkflowChanges, *, actor: str
-    ) -> Workflow:
-        try:
-            return await super().update_workflow(workflow_id, changes, actor=actor)
-        except HandleConflictError:
-            raise sqlite3.IntegrityError("UNIQUE constraint failed: workflows.handle") from None
-
-
-class DedupeLeftBehind(MemoryListenerStore):
-    """Records the dedupe key before creating the run, outside one transaction."""
-
-    async def dispatch_event(
-        self,
-        subscription_id: UUID,
-        dedupe_key: str,
-        *,
-        window_seconds: float,
-        workflow_version_id: UUID,
-        triggered_by: str,
-        input_payload: dict[str, Any] | None = None,
-        runnable_config: dict[str, Any] | None = None,
-    ) -> WorkflowRun | None:
-        if not await self.record_dedupe(subscription_id, dedupe_key, window_seconds=window_seconds):
-            return None
-        sub = self._require(subscription_id)
-        # BUG: the dedupe key is already committed; a failure below leaves it behind.
-        run = memory_workflows.build_run(
-            self._state,
-            sub.workflow_id,
-            workflow_version_id=workflow_version_id,
-            triggered_by=triggered_by,
-            now=utcnow(),
-            input_payload=input_payload,
-            runnable_config=runnable_config,
-        )
-        self._state.put_run(run)
-        return copy(run)
-
-
-class ApplyChangesRowByRow(MemoryBulkTransfer):
-    """Bug: a batch of changes is applied row by row, so rows before a bad one stay."""
-
-    async def apply_changes(
-        self,
-        table: str,
-        upserts: list[JsonObject],
-        deletes: list[list[JsonValue]],
-        *,
-        batch_id: str,
-    ) -> bool:
-        if batch_id in await self.imported_batches():
-            return False
-        for n, key in enumerate(deletes):
-            await super().apply_changes(table, [], [key], batch_id=f"{batch_id}#d{n}")
-        for n, row in enumerate(upserts):
-            await super().apply_changes(table, [row], [], batch_id=f"{batch_id}#u{n}")
-        return await super().apply_changes(table, [], [], batch_id=batch_id)
-
 
 # --- the proof's results table (shared by conftest and the proof test) ------------------------------
 
@@ -334,7 +60,7 @@ VARIANTS: tuple[Variant, ...] = (
         "off-by-one-pagination",
         "run pages skip the row at each page boundary",
         "_workflows",
-        OffByOnePagination,
+        classic.OffByOnePagination,
         "test_runs.py",
         "test_runs.py::test_list_runs_newest_first_with_keyset_pages",
     ),
@@ -342,7 +68,7 @@ VARIANTS: tuple[Variant, ...] = (
         "dropped-microsecond",
         "dispatch times kept to the millisecond",
         "_triggers",
-        DroppedMicrosecond,
+        classic.DroppedMicrosecond,
         "test_triggers.py",
         "test_triggers.py::test_cron_dispatch_compare_and_set",
     ),
@@ -350,7 +76,7 @@ VARIANTS: tuple[Variant, ...] = (
         "dropped-timezone",
         "UTC offset discarded instead of converted",
         "_triggers",
-        DroppedTimezone,
+        classic.DroppedTimezone,
         "test_triggers.py",
         "test_triggers.py::test_cron_dispatch_reads_offsets_and_naive_times_as_utc",
     ),
@@ -358,7 +84,7 @@ VARIANTS: tuple[Variant, ...] = (
         "expired-token-active",
         "expired tokens listed as active",
         "_tokens",
-        ExpiredTokenActive,
+        classic.ExpiredTokenActive,
         "test_tokens.py",
         "test_tokens.py::test_list_active_excludes_expired_and_revoked",
     ),
@@ -366,7 +92,7 @@ VARIANTS: tuple[Variant, ...] = (
         "non-atomic-version-number",
         "read-then-insert version numbers",
         "_workflows",
-        NonAtomicVersionNumber,
+        classic.NonAtomicVersionNumber,
         "test_versions.py",
         "test_versions.py::test_concurrent_creates_are_gapless",
     ),
@@ -374,7 +100,7 @@ VARIANTS: tuple[Variant, ...] = (
         "lost-is-best-reset",
         "previous best checkpoint not cleared",
         "_agentensor",
-        LostIsBestReset,
+        classic.LostIsBestReset,
         "test_agentensor.py",
         "test_agentensor.py::test_is_best_clears_previous_best",
     ),
@@ -382,7 +108,7 @@ VARIANTS: tuple[Variant, ...] = (
         "handle-ignores-archived",
         "archived holders still block a handle",
         "_workflows",
-        HandleCheckIgnoresArchived,
+        classic.HandleCheckIgnoresArchived,
         "test_workflows.py",
         "test_workflows.py::test_archived_holder_does_not_block_reuse",
     ),
@@ -390,7 +116,7 @@ VARIANTS: tuple[Variant, ...] = (
         "claim-two-winners",
         "lease check and write not atomic",
         "_listeners",
-        ClaimTwoWinners,
+        classic.ClaimTwoWinners,
         "test_listeners.py",
         "test_listeners.py::test_racing_claims_have_exactly_one_winner",
     ),
@@ -398,7 +124,7 @@ VARIANTS: tuple[Variant, ...] = (
         "step-index-reused",
         "step index reused after a rejected append",
         "_history",
-        StepIndexReusedAfterFailure,
+        classic.StepIndexReusedAfterFailure,
         "test_history.py",
         "test_history.py::test_step_index_not_reused_or_skipped_after_rejected_append",
     ),
@@ -406,7 +132,7 @@ VARIANTS: tuple[Variant, ...] = (
         "shallow-copy-returned",
         "returned workflows share stored lists",
         "_workflows",
-        ShallowCopyReturned,
+        classic.ShallowCopyReturned,
         "test_workflows.py",
         "test_workflows.py::test_returned_workflows_are_copies",
     ),
@@ -414,7 +140,7 @@ VARIANTS: tuple[Variant, ...] = (
         "raw-driver-error",
         "sqlite3.IntegrityError escapes untranslated",
         "_workflows",
-        RawDriverErrorLeaks,
+        classic.RawDriverErrorLeaks,
         "test_workflows.py",
         "test_workflows.py::test_active_handle_conflicts_and_writes_nothing",
     ),
@@ -422,7 +148,7 @@ VARIANTS: tuple[Variant, ...] = (
         "dedupe-left-behind",
         "failed dispatch keeps its dedupe key",
         "_listeners",
-        DedupeLeftBehind,
+        classic.DedupeLeftBehind,
         "test_listeners.py",
         "test_listeners.py::test_failed_dispatch_leaves_no_dedupe_record",
     ),
@@ -430,9 +156,169 @@ VARIANTS: tuple[Variant, ...] = (
         "apply-changes-row-by-row",
         "a batch of changes is not atomic",
         "_bulk",
-        ApplyChangesRowByRow,
+        classic.ApplyChangesRowByRow,
         "test_bulk_changes.py",
         "test_bulk_changes.py::test_a_bad_row_leaves_nothing_of_the_batch",
+    ),
+    Variant(
+        "version-number-any-workflow",
+        "1 scope: a version number looked up in every workflow",
+        "_workflows",
+        power.VersionNumberFromAnyWorkflow,
+        "test_workflows_model.py",
+        "test_workflows_model.py::test_workflows_model_state_machine",
+    ),
+    Variant(
+        "item-deleted-from-any-thread",
+        "1 scope: an item deleted through another thread",
+        "_chat",
+        power.ItemDeletedFromAnyThread,
+        "test_chatkit_model.py",
+        "test_chatkit_model.py::test_chat_state_machine",
+    ),
+    Variant(
+        "dedupe-key-shared",
+        "1 scope: dedupe keys shared across subscriptions",
+        "_listeners",
+        power.DedupeKeySharedAcrossSubscriptions,
+        "test_listeners_model.py",
+        "test_listeners_model.py::test_listeners_model_state_machine",
+    ),
+    Variant(
+        "sync-disables-other-workflows",
+        "1 scope: a sync disables other workflows' subscriptions",
+        "_listeners",
+        power.SyncDisablesOtherWorkflows,
+        "test_listeners_model.py",
+        "test_listeners_model.py::test_listeners_model_state_machine",
+    ),
+    Variant(
+        "alert-keyed-without-template",
+        "1 scope: an open alert matched without its template",
+        "_vault",
+        power.AlertKeyedWithoutTemplate,
+        "test_vault_model.py",
+        "test_vault_model.py::test_vault_state_machine",
+    ),
+    Variant(
+        "idempotency-across-closed",
+        "1 scope: remediation idempotency reaches closed candidates",
+        "_remediations",
+        power.IdempotentAcrossClosedCandidates,
+        "test_remediations_model.py",
+        "test_remediations_model.py::test_remediations_model_state_machine",
+    ),
+    Variant(
+        "token-hash-prefix",
+        "2 exact match: a token found by a prefix of its hash",
+        "_tokens",
+        power.TokenHashPrefixMatch,
+        "test_tokens_model.py",
+        "test_tokens_model.py::test_tokens_model_state_machine",
+    ),
+    Variant(
+        "token-id-16-chars",
+        "2 exact match: identifiers compared on 16 characters",
+        "_tokens",
+        power.TokenIdFirst16Chars,
+        "test_tokens_model.py",
+        "test_tokens_model.py::test_tokens_model_state_machine",
+    ),
+    Variant(
+        "credential-name-width-folded",
+        "2 exact match: a fullwidth credential name clashes",
+        "_vault",
+        power.CredentialNameWidthFolded,
+        "test_vault_model.py",
+        "test_vault_model.py::test_vault_state_machine",
+    ),
+    Variant(
+        "runs-without-tie-break",
+        "3 order: runs of one instant in insertion order",
+        "_workflows",
+        power.RunsWithoutTieBreak,
+        "test_workflows_model.py",
+        "test_workflows_model.py::test_workflows_model_state_machine",
+    ),
+    Variant(
+        "limit-before-status-filter",
+        "3 limits: the limit applied before the status filter",
+        "_remediations",
+        power.LimitBeforeStatusFilter,
+        "test_remediations_model.py",
+        "test_remediations_model.py::test_remediations_model_state_machine",
+    ),
+    Variant(
+        "checkpoints-by-created-at",
+        "3 order: checkpoints sorted by the wrong column",
+        "_agentensor",
+        power.CheckpointsByCreatedAt,
+        "test_agentensor_model.py",
+        "test_agentensor_model.py::test_agentensor_model_state_machine",
+    ),
+    Variant(
+        "integral-floats-become-ints",
+        "4 fidelity: 2.0 comes back as 2",
+        "_workflows",
+        power.IntegralFloatsBecomeInts,
+        "test_workflows_model.py",
+        "test_workflows_model.py::test_workflows_model_state_machine",
+    ),
+    Variant(
+        "started-at-milliseconds",
+        "4 fidelity: a start time truncated to milliseconds",
+        "_history",
+        power.StartedAtInMilliseconds,
+        "test_history_model.py",
+        "test_history_model.py::test_history_state_machine",
+    ),
+    Variant(
+        "update-keeps-updated-at",
+        "4 fidelity: an update that does not move updated_at",
+        "_workflows",
+        power.UpdateKeepsUpdatedAt,
+        "test_workflows_model.py",
+        "test_workflows_model.py::test_workflows_model_state_machine",
+    ),
+    Variant(
+        "item-add-leaves-thread",
+        "4 fidelity: adding an item does not touch its thread",
+        "_chat",
+        power.ItemAddLeavesThreadUntouched,
+        "test_chatkit_model.py",
+        "test_chatkit_model.py::test_chat_state_machine",
+    ),
+    Variant(
+        "status-filter-ignored",
+        "5 filters: a status filter silently ignored",
+        "_remediations",
+        power.StatusFilterIgnored,
+        "test_remediations_model.py",
+        "test_remediations_model.py::test_remediations_model_state_machine",
+    ),
+    Variant(
+        "shallow-containment",
+        "5 filters: JSON containment one level deep",
+        "_agentensor",
+        power.ShallowContainment,
+        "test_agentensor_model.py",
+        "test_agentensor_model.py::test_agentensor_model_state_machine",
+    ),
+    Variant(
+        "unknown-token-usage-ignored",
+        "6 errors: usage of an unknown token succeeds",
+        "_tokens",
+        power.UnknownTokenUsageIgnored,
+        "test_tokens_model.py",
+        "test_tokens_model.py::test_tokens_model_state_machine",
+    ),
+    Variant(
+        "checkpoint-aliases-state",
+        "6 copies: a returned checkpoint is the stored one",
+        "_agentensor",
+        power.CheckpointAliasesState,
+        "test_agentensor_model.py",
+        "test_agentensor_model.py::test_agentensor_model_state_machine",
     ),
 )
 CONTROL = Variant(
@@ -491,6 +377,41 @@ class VariantPlugin:
         return self._backend
 
 
+# --- installing the variants through the entry point, like a third-party distribution -----------
+
+DISTRIBUTION = "orcheo-storage-broken-variants"
+
+
+def __getattr__(attr: str) -> VariantPlugin:
+    """Entry-point targets: ``plugin_<variant name with _ for ->`` is that variant's plugin."""
+    if attr.startswith("plugin_"):
+        name = attr.removeprefix("plugin_").replace("_", "-")
+        for variant in (*VARIANTS, CONTROL):
+            if variant.name == name:
+                return VariantPlugin(VariantBackend(variant))
+    raise AttributeError(attr)
+
+
+def write_distribution(folder: Path) -> Path:
+    """Write the metadata of an installed distribution ``orcheo-storage-broken-variants``
+    into ``folder``, declaring one ``orcheo.storage`` entry point per variant (and the
+    control): with ``folder`` and this one on ``PYTHONPATH``, the plugin host discovers
+    every ``broken-<name>`` backend exactly as it discovers a pip-installed one."""
+    info = folder / "orcheo_storage_broken_variants-0.1.0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {DISTRIBUTION}\nVersion: 0.1.0\n", encoding="utf-8"
+    )
+    lines = [
+        f"broken-{v.name} = broken_backends:plugin_{v.name.replace('-', '_')}"
+        for v in (*VARIANTS, CONTROL)
+    ]
+    (info / "entry_points.txt").write_text(
+        "[orcheo.storage]\n" + "\n".join(lines) + "\n", encoding="utf-8"
+    )
+    return folder
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Skip Hypothesis shrinking: the proofs only need to know *that* a test fails."""
@@ -504,8 +425,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_orcheo_storage_registry(registry: BackendRegistry, config: pytest.Config) -> None:
-    """Register ``broken-<name>`` for every variant and ``broken-none`` (the control)."""
+    """Register ``broken-<name>`` for every variant and ``broken-none`` (the control), unless
+    the distribution written by :func:`write_distribution` already installed them."""
+    installed = set(registry.names())
     for variant in (*VARIANTS, CONTROL):
+        if f"broken-{variant.name}" in installed:
+            continue
         registry.register_backend(
             VariantPlugin(VariantBackend(variant)), name=f"broken-{variant.name}"
         )

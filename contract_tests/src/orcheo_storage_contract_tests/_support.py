@@ -1,8 +1,9 @@
-"""Shared helpers of the workflow and coordination contract modules."""
+"""Shared helpers of the contract modules: assertions, fixtures-in-code, paging."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -65,3 +66,16 @@ async def all_pages(
             return pages
         cursor = page.next_cursor
     raise AssertionError(f"pagination did not end after {max_pages} pages")
+
+
+def nested(depth: int) -> dict[str, Any]:
+    """A JSON object nested ``depth`` levels deep (well inside the core's limit)."""
+    value: Any = {"leaf": [1, "x", None]}
+    for level in range(depth):
+        value = {f"l{level}": value}
+    return dict(value)
+
+
+def execution_id() -> str:
+    """A fresh run-history execution id."""
+    return f"exec-{uuid.uuid4().hex}"

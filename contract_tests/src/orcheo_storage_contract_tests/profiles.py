@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 DEFAULT_PROFILE = "orcheo-default"
 DEEP_PROFILE = "orcheo-deep"
@@ -24,6 +24,18 @@ _SUPPRESSED = [
 ]
 
 
+NO_SHRINK_ENV = "ORCHEO_CONTRACT_NO_SHRINK"
+"""Set to 1 to skip shrinking: a failing test stops at the first failing example, with the
+same examples as without it. For runs that only need to know *whether* a backend fails
+(mutation testing, broken-variant proofs), not the smallest program that shows it."""
+
+
+def _phases() -> tuple[Phase, ...]:
+    if os.environ.get(NO_SHRINK_ENV, "") == "1":
+        return (Phase.explicit, Phase.reuse, Phase.generate)
+    return tuple(Phase)
+
+
 def register_profiles() -> None:
     """Register both profiles with Hypothesis (idempotent)."""
     # No example database: runs must leave the work tree clean; print_blob makes any
@@ -34,6 +46,7 @@ def register_profiles() -> None:
     settings.register_profile(
         DEFAULT_PROFILE,
         derandomize=os.environ.get("CI", "").lower() == "true",
+        phases=_phases(),
         max_examples=15,
         stateful_step_count=10,
         deadline=None,
@@ -43,6 +56,7 @@ def register_profiles() -> None:
     )
     settings.register_profile(
         DEEP_PROFILE,
+        phases=_phases(),
         max_examples=200,
         stateful_step_count=50,
         deadline=None,

@@ -146,3 +146,64 @@ hostile_history_json = st.one_of(
     hostile_text().map(lambda s: {"nested": [{s: 1}]}),
     st.sampled_from([float("nan"), float("inf"), float("-inf")]).map(lambda f: {"n": [f]}),
 )
+
+# --- fidelity: values a backend gets subtly wrong -------------------------------------------------
+
+TRICKY_KEYS = (
+    "é",
+    "e\u0301",
+    "ключ",
+    "键",
+    "\U0001f511",
+    "Key",
+    "key",
+    "\uff4b\uff45\uff59",
+    "",
+    " ",
+    "a.b",
+    "$x",
+)
+"""Object keys that collide under careless handling: NFC and NFD forms of one letter, case
+and width variants, the empty key, non-BMP and right-to-left scripts, JSON-path syntax."""
+
+tricky_scalars: st.SearchStrategy[Any] = st.sampled_from(
+    [
+        2.0,
+        2,
+        -0.0,
+        0.0,
+        0,
+        1e-07,
+        1.5e300,
+        -2.5,
+        0.1,
+        True,
+        False,
+        None,
+        2**53 + 1,
+        2**63,
+        2**64 + 1,
+        -(10**30),
+        Decimal("0.1000000000000000000000000001"),
+        "2.0",
+        "",
+        "\u05e9\u05dc\u05d5\u05dd",
+    ]
+)
+"""Scalars whose type or exact value a lossy backend changes: ``2.0`` vs ``2``, signed zero,
+integers past 2**53 and 2**64, exact decimals, booleans next to 0 and 1, numeric strings."""
+
+fidelity_values: st.SearchStrategy[Any] = st.recursive(
+    st.one_of(tricky_scalars, json_scalars),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3),
+        st.dictionaries(st.sampled_from(TRICKY_KEYS) | safe_text, children, max_size=3),
+    ),
+    max_leaves=10,
+)
+"""JSON values of every type, biased towards the ones that do not survive a lossy store."""
+
+fidelity_objects: st.SearchStrategy[dict[str, Any]] = st.dictionaries(
+    st.sampled_from(TRICKY_KEYS) | safe_text, fidelity_values, max_size=4
+)
+"""A JSON object built from :data:`fidelity_values`."""

@@ -20,6 +20,7 @@ Design (measured against aiosqlite in ``benchmarks/sqlite_bench.py``):
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import random
@@ -244,7 +245,10 @@ class Database:
         ticket = _Ticket()
         loop = asyncio.get_running_loop()
         try:
-            future = loop.run_in_executor(pool, runner, ticket, *args)
+            # The job runs in a copy of the caller's context, so what it reads from context
+            # variables (the clock of orcheo_storage.clock) is what the caller sees.
+            context = contextvars.copy_context()
+            future = loop.run_in_executor(pool, context.run, runner, ticket, *args)
         except RuntimeError:  # executor shut down
             raise BackendUnavailableError("the SQLite backend session is closed") from None
         try:

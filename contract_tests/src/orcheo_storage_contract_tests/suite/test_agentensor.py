@@ -28,7 +28,7 @@ from orcheo_storage_contract_tests._runner import (
     run,
     run_machine,
 )
-from orcheo_storage_contract_tests._support2 import assert_utc, nested
+from orcheo_storage_contract_tests._support import assert_utc, nested
 from orcheo_storage_contract_tests.strategies import (
     hostile_json,
     hostile_text,

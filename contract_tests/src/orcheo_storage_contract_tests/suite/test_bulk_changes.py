@@ -28,7 +28,7 @@ from orcheo_storage.storage import Storage
 
 from orcheo_storage_contract_tests._runner import ProvisionStorage, run
 from orcheo_storage_contract_tests._support import GRAPH, make_version, make_workflow
-from orcheo_storage_contract_tests._support2 import (
+from orcheo_storage_contract_tests.chat_objects import (
     assistant_message,
     chat_thread,
     file_attachment,

@@ -27,12 +27,12 @@ from orcheo_storage.errors import (
 from orcheo_storage.models.chat import ChatContext
 from orcheo_storage.storage import Storage
 
-from orcheo_storage_contract_tests._support2 import (
+from orcheo_storage_contract_tests._support import assert_utc
+from orcheo_storage_contract_tests.chat_objects import (
     CHAT_CONTEXT,
     CHAT_T0,
     all_items,
     all_threads,
-    assert_utc,
     assistant_message,
     chat_thread,
     file_attachment,

@@ -30,8 +30,8 @@ from orcheo_storage.settings import StorageSettings
 from orcheo_storage.storage import Storage
 
 from orcheo_storage_contract_tests._runner import settings_payload
-from orcheo_storage_contract_tests._support2 import chat_thread, user_message
-from orcheo_storage_contract_tests._workers2 import chat_ordinals, race, warm_up
+from orcheo_storage_contract_tests.chat_objects import chat_thread, user_message
+from orcheo_storage_contract_tests.race_workers import chat_ordinals, race, warm_up
 
 TASKS = 24
 PROCESSES = 3

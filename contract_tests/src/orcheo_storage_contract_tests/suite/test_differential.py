@@ -26,7 +26,7 @@ from orcheo_storage.storage import Storage
 from pydantic import BaseModel
 
 from orcheo_storage_contract_tests._runner import ProvisionStorage, run
-from orcheo_storage_contract_tests._support2 import (
+from orcheo_storage_contract_tests.chat_objects import (
     assistant_message,
     chat_thread,
     user_message,

@@ -16,7 +16,7 @@ from orcheo_storage.models.history import HistoryStatus
 from orcheo_storage.rules.jsonsafe import RECURSION_MARKER
 from orcheo_storage.storage import Storage
 
-from orcheo_storage_contract_tests._support2 import assert_utc, execution_id
+from orcheo_storage_contract_tests._support import assert_utc, execution_id
 from orcheo_storage_contract_tests.strategies import (
     too_deep_json,
 )

@@ -5,27 +5,30 @@ The example-based tests of the same subsystem are in ``test_history.py``.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, note
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError, ValidationError
-from orcheo_storage.models.history import HistoryStatus
 from orcheo_storage.rules.jsonsafe import to_json_object
 
 from orcheo_storage_contract_tests._runner import (
-    AsyncStateMachine,
+    MODEL_STEPS,
+    ClockedStateMachine,
     ProvisionStorage,
     run,
     run_machine,
 )
-from orcheo_storage_contract_tests._support2 import assert_utc, execution_id, nested
+from orcheo_storage_contract_tests._support import all_pages, assert_utc, execution_id, nested
+from orcheo_storage_contract_tests.near_miss import LONG_PREFIX, near_misses
+from orcheo_storage_contract_tests.observation import assert_same, scribble
 from orcheo_storage_contract_tests.strategies import (
     aware_datetimes,
+    fidelity_objects,
+    fidelity_values,
     hostile_history_json,
     hostile_text,
     json_objects,
@@ -92,28 +95,54 @@ def test_property_hostile_input_rejected_and_nothing_written(
 # --- state machine --------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class _Execution:
-    workflow_id: str
-    status: HistoryStatus = HistoryStatus.RUNNING
-    payloads: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+WORKFLOWS = ("wf-a", "WF-A", f"{LONG_PREFIX}-w1")
+"""Workflow ids that differ in case or only after the 16th character: listings are exact."""
 
 
-class HistoryMachine(AsyncStateMachine):
-    """Random start/append/finish sequences against a dict model of executions."""
+class HistoryMachine(ClockedStateMachine):
+    """Random start/append/finish sequences against a model of every record and step."""
 
     def __init__(self, provision: ProvisionStorage) -> None:
         super().__init__(provision)
-        self.model: dict[str, _Execution] = {}
+        self.model: dict[str, dict[str, Any]] = {}
 
-    @rule(workflow=st.sampled_from(["wf-a", "wf-b"]), inputs=json_objects)
+    def _running(self) -> list[str]:
+        return [k for k, r in self.model.items() if r["status"] == "running"]
+
+    @precondition(lambda self: len(self.model) < 8)
+    @rule(workflow=st.sampled_from(WORKFLOWS), inputs=fidelity_objects)
     def start(self, workflow: str, inputs: dict[str, Any]) -> None:
-        eid = f"e{len(self.model)}"
+        eid = f"{LONG_PREFIX}-e{len(self.model)}"
         record = self.call(
-            self.storage.history.start_run(execution_id=eid, workflow_id=workflow, inputs=inputs)
+            self.storage.history.start_run(
+                execution_id=eid,
+                workflow_id=workflow,
+                inputs=inputs,
+                runnable_config={"tags": ["t"], "n": 2.0},
+                callbacks=[{"cb": 1}],
+            )
         )
-        assert record.inputs == to_json_object(inputs)
-        self.model[eid] = _Execution(workflow)
+        row: dict[str, Any] = {
+            "execution_id": eid,
+            "workflow_id": workflow,
+            "inputs": to_json_object(inputs),
+            "runnable_config": {"tags": ["t"], "n": 2.0},
+            "tags": [],
+            "callbacks": [{"cb": 1}],
+            "metadata": {},
+            "run_name": None,
+            "status": "running",
+            "started_at": self.clock.now(),
+            "completed_at": None,
+            "error": None,
+            "trace_id": None,
+            "trace_started_at": None,
+            "trace_completed_at": None,
+            "trace_last_span_at": None,
+            "steps": [],
+        }
+        assert_same(record, row, "start_run's result")
+        self.model[eid] = row
 
     @precondition(lambda self: bool(self.model))
     @rule(data=st.data())
@@ -122,72 +151,104 @@ class HistoryMachine(AsyncStateMachine):
         with pytest.raises(DuplicateError):
             self.call(self.storage.history.start_run(execution_id=eid, workflow_id="wf-a"))
 
-    @precondition(lambda self: any(e.status is HistoryStatus.RUNNING for e in self.model.values()))
-    @rule(data=st.data(), payload=json_values)
+    @precondition(lambda self: bool(self._running()))
+    @rule(data=st.data(), payload=fidelity_values)
     def append(self, data: st.DataObject, payload: Any) -> None:
-        running = [k for k, e in self.model.items() if e.status is HistoryStatus.RUNNING]
-        eid = data.draw(st.sampled_from(running))
+        eid = data.draw(st.sampled_from(self._running()))
         step = self.call(self.storage.history.append_step(eid, payload))
-        expected_index = len(self.model[eid].payloads)
-        assert step.index == expected_index
-        self.model[eid].payloads.append(to_json_object(payload))
+        row = self.model[eid]
+        expected = {
+            "index": len(row["steps"]),
+            "at": self.clock.now(),
+            "payload": to_json_object(payload),
+        }
+        assert_same(step, expected, "append_step's result")
+        row["steps"].append(expected)
+        row["trace_last_span_at"] = self.clock.now()
 
-    @precondition(lambda self: any(e.status is HistoryStatus.RUNNING for e in self.model.values()))
+    @precondition(lambda self: bool(self._running()))
     @rule(data=st.data(), bad=hostile_history_json)
     def append_rejected(self, data: st.DataObject, bad: dict[str, Any]) -> None:
-        running = [k for k, e in self.model.items() if e.status is HistoryStatus.RUNNING]
-        eid = data.draw(st.sampled_from(running))
+        eid = data.draw(st.sampled_from(self._running()))
         with pytest.raises(ValidationError):
             self.call(self.storage.history.append_step(eid, bad))
 
-    @precondition(lambda self: any(e.status is HistoryStatus.RUNNING for e in self.model.values()))
+    @precondition(lambda self: bool(self._running()))
     @rule(data=st.data(), how=st.sampled_from(["completed", "error", "cancelled"]))
     def finish(self, data: st.DataObject, how: str) -> None:
-        running = [k for k, e in self.model.items() if e.status is HistoryStatus.RUNNING]
-        eid = data.draw(st.sampled_from(running))
+        eid = data.draw(st.sampled_from(self._running()))
         history = self.storage.history
         if how == "completed":
             record = self.call(history.mark_completed(eid))
+            error = None
         elif how == "error":
             record = self.call(history.mark_failed(eid, "failed"))
+            error = "failed"
         else:
             record = self.call(history.mark_cancelled(eid, reason="stop"))
-        assert record.status.value == how
-        self.model[eid].status = HistoryStatus(how)
+            error = "stop"
+        now = self.clock.now()
+        self.model[eid].update(status=how, completed_at=now, trace_completed_at=now, error=error)
+        assert_same(record, self.model[eid], f"mark {how}")
 
-    @rule()
-    def unknown_execution(self) -> None:
-        with pytest.raises(ExecutionNotFoundError):
-            self.call(self.storage.history.append_step("never-started", {}))
+    @rule(data=st.data())
+    def probe_near_misses(self, data: st.DataObject) -> None:
+        eid = data.draw(st.sampled_from([*self.model, f"{LONG_PREFIX}-e0"]))
+        for miss in near_misses(eid):
+            if miss in self.model:
+                continue
+            with pytest.raises(ExecutionNotFoundError):
+                self.call(self.storage.history.get_history(miss))
+            with pytest.raises(ExecutionNotFoundError):
+                self.call(self.storage.history.append_step(miss, {}))
+
+    @precondition(lambda self: bool(self.model))
+    @rule(data=st.data())
+    def scribble_on_results(self, data: st.DataObject) -> None:
+        eid = data.draw(st.sampled_from(list(self.model)))
+        scribble(self.call(self.storage.history.get_history(eid)))
+        for step in self.call(self.storage.history.list_steps(eid)):
+            scribble(step)
+        workflow = self.model[eid]["workflow_id"]
+        for record in self.call(self.storage.history.list_histories(workflow)).items:
+            scribble(record)
 
     @invariant()
     def records_match_model(self) -> None:
-        for eid, execution in self.model.items():
-            record = self.call(self.storage.history.get_history(eid))
-            note(f"{eid}: {record.status} {len(record.steps)} steps")
-            assert record.workflow_id == execution.workflow_id
-            assert record.status is execution.status
-            assert [s.index for s in record.steps] == list(range(len(execution.payloads)))
-            assert [s.payload for s in record.steps] == execution.payloads
+        for eid, row in self.model.items():
+            assert_same(
+                self.call(self.storage.history.get_history(eid)), row, f"get_history({eid})"
+            )
+            bare = self.call(self.storage.history.get_history(eid, include_steps=False))
+            assert_same(bare, {**row, "steps": []}, f"get_history({eid}, include_steps=False)")
+            steps = row["steps"]
+            for after, limit in ((-1, 500), (-1, 1), (0, 2), (max(-1, len(steps) - 2), 5)):
+                got = self.call(
+                    self.storage.history.list_steps(eid, after_index=after, limit=limit)
+                )
+                expected = [s for s in steps if s["index"] > after][:limit]
+                assert_same(got, expected, f"list_steps({eid}, {after}, {limit})")
 
     @invariant()
-    def listing_returns_each_record_once(self) -> None:
-        for workflow in ("wf-a", "wf-b"):
-            expected = sorted(k for k, e in self.model.items() if e.workflow_id == workflow)
-            seen: list[str] = []
-            cursor: str | None = None
-            for _ in range(len(expected) + 2):
-                page = self.call(
-                    self.storage.history.list_histories(workflow, limit=2, cursor=cursor)
+    def listing_newest_first_with_exact_pages(self) -> None:
+        for workflow in WORKFLOWS:
+            expected = sorted(
+                (r for r in self.model.values() if r["workflow_id"] == workflow),
+                key=lambda r: (r["started_at"], r["execution_id"]),
+                reverse=True,
+            )
+            for limit in (1, 3, 50):
+
+                def fetch(cursor: str | None, w: str = workflow, n: int = limit) -> Any:
+                    return self.storage.history.list_histories(w, limit=n, cursor=cursor)
+
+                pages = self.call(all_pages(fetch))
+                assert len(pages) == max(1, -(-len(expected) // limit)), f"pages of {limit}"
+                listed = [r for page in pages for r in page]
+                assert_same(
+                    listed, [{**r, "steps": []} for r in expected], f"{workflow} by {limit}"
                 )
-                seen.extend(r.execution_id for r in page.items)
-                cursor = page.next_cursor
-                if cursor is None:
-                    break
-            assert cursor is None
-            assert sorted(seen) == expected
-            assert len(seen) == len(set(seen))
 
 
 def test_history_state_machine(provision_storage: ProvisionStorage) -> None:
-    run_machine(HistoryMachine, provision_storage)
+    run_machine(HistoryMachine, provision_storage, min_steps=MODEL_STEPS)

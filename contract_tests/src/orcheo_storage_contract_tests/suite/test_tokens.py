@@ -24,7 +24,7 @@ from orcheo_storage_contract_tests._runner import (
     run,
     run_machine,
 )
-from orcheo_storage_contract_tests._support2 import assert_utc
+from orcheo_storage_contract_tests._support import assert_utc
 from orcheo_storage_contract_tests.strategies import (
     aware_datetimes,
     hostile_text,

@@ -31,7 +31,7 @@ from orcheo_storage.models.vault import (
 )
 from orcheo_storage.storage import Storage
 
-from orcheo_storage_contract_tests._support2 import assert_utc
+from orcheo_storage_contract_tests._support import assert_utc
 
 
 def _flip(envelope: EncryptedSecret) -> EncryptedSecret:

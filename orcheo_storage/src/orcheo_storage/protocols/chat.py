@@ -62,7 +62,8 @@ class ChatStore(Protocol):
     async def filter_threads(
         self, metadata_contains: JsonFilter, context: ChatContext, *, limit: int = 50
     ) -> list[ThreadMetadata]:
-        """Capability ``json_containment``."""
+        """Threads whose metadata contains ``metadata_contains``, newest first (created_at, id
+        descending), at most ``limit``. Capability ``json_containment``."""
         ...
 
     async def search_items(

@@ -125,7 +125,7 @@ SELECT (SELECT count(*) FROM gone) AS threads,
 _FILTER = {
     scoped: f"SELECT {_THREAD_COLS} FROM chat_threads WHERE metadata @> %(doc)s"
     + (" AND workflow_id = %(wf)s" if scoped else "")
-    + " ORDER BY created_at, id LIMIT %(n)s"
+    + " ORDER BY created_at DESC, id DESC LIMIT %(n)s"  # newest first, as on every backend
     for scoped in (False, True)
 }
 _SEARCH = (

@@ -36,8 +36,12 @@ INSERT INTO service_token_audit (token_id, action, actor, ip, user_agent, "times
 SELECT t.identifier, 'used', NULL, %(ip)s, %(ua)s, %(now)s, %(details)s FROM t
 RETURNING seq
 """
-_AUDIT_LIST = TOKEN_AUDIT.select("TRUE", "ORDER BY seq DESC LIMIT %(n)s")
-_AUDIT_LIST_FOR = TOKEN_AUDIT.select("token_id = %(tid)s", "ORDER BY seq DESC LIMIT %(n)s")
+# Newest first by the event's own timestamp (callers record events with theirs), then by
+# recording order; as on every backend.
+_AUDIT_LIST = TOKEN_AUDIT.select("TRUE", 'ORDER BY "timestamp" DESC, seq DESC LIMIT %(n)s')
+_AUDIT_LIST_FOR = TOKEN_AUDIT.select(
+    "token_id = %(tid)s", 'ORDER BY "timestamp" DESC, seq DESC LIMIT %(n)s'
+)
 
 
 class PostgresServiceTokenStore:
@@ -55,19 +59,18 @@ class PostgresServiceTokenStore:
         try:
             await self._db.run(TOKENS.insert_sql, TOKENS.params(token))
         except UniqueViolation as exc:
-            key = (
-                token.secret_hash[:8] + "..."
-                if exc.constraint == "service_tokens_secret_hash"
-                else token.identifier
-            )
-            raise DuplicateError("service token", key) from None
+            if exc.constraint == "service_tokens_secret_hash":
+                # Never echo a secret hash (not even a prefix), as on every backend.
+                raise DuplicateError("service token secret hash", "<redacted>") from None
+            raise DuplicateError("service token", token.identifier) from None
         return token
 
     async def update(self, token: ServiceToken) -> ServiceToken:
         try:
             count = await self._db.run(_UPDATE, TOKENS.params(token))
         except UniqueViolation:
-            raise DuplicateError("service token", token.identifier) from None
+            # The identifier is the row's key, so only the hash can clash.
+            raise DuplicateError("service token secret hash", "<redacted>") from None
         if count == 0:
             raise TokenNotFoundError(token.identifier)
         return token
@@ -100,9 +103,10 @@ class PostgresServiceTokenStore:
             row = await q_one(conn, _GET_FOR_UPDATE, {"id": identifier})
             if row is None:
                 raise TokenNotFoundError(identifier)
-            revoked = TOKENS.load(row).model_copy(
-                update={"revoked_at": now, "revocation_reason": reason}
-            )
+            current = TOKENS.load(row)
+            if current.revoked_at is not None:
+                return current  # already revoked: the first revocation stands, as everywhere
+            revoked = current.model_copy(update={"revoked_at": now, "revocation_reason": reason})
             revoked = build(ServiceToken, **revoked.model_dump())
             await conn.execute(_UPDATE, TOKENS.params(revoked))
             event = build(

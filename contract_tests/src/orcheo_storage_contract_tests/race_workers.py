@@ -92,7 +92,7 @@ async def _steps(storage: Storage, worker: int, args: dict[str, Any]) -> list[An
 async def _chat(storage: Storage, worker: int, args: dict[str, Any]) -> list[Any]:
     from orcheo_storage.models.chat import ChatContext
 
-    from orcheo_storage_contract_tests._support2 import user_message
+    from orcheo_storage_contract_tests.chat_objects import user_message
 
     thread_id = args["thread_id"]
     made = []

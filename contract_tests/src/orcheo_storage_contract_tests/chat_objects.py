@@ -1,10 +1,9 @@
-"""Small shared assertions of the history/tokens/agentensor/vault/chat/concurrency modules."""
+"""ChatKit objects for the chat contract modules, and paging through a chat store."""
 
 from __future__ import annotations
 
-import uuid
 import warnings
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from orcheo_storage.models.chat import ChatContext
@@ -25,21 +24,6 @@ with warnings.catch_warnings():
         UserMessageItem,
         UserMessageTextContent,
     )
-
-
-def assert_utc(value: datetime | None) -> None:
-    """Assert ``value`` is an aware datetime in UTC (microseconds are compared by callers)."""
-    assert value is not None
-    assert value.tzinfo is not None, f"naive datetime returned: {value!r}"
-    assert value.utcoffset() == timedelta(0), f"datetime not in UTC: {value!r}"
-
-
-def nested(depth: int) -> dict[str, Any]:
-    """A JSON object nested ``depth`` levels deep (well inside the core's limit)."""
-    value: Any = {"leaf": [1, "x", None]}
-    for level in range(depth):
-        value = {f"l{level}": value}
-    return dict(value)
 
 
 # --- ChatKit objects ----------------------------------------------------------------------------
@@ -105,11 +89,6 @@ def file_attachment(
 
 CHAT_CONTEXT = ChatContext()
 """The request context of chat tests that do not scope by workflow."""
-
-
-def execution_id() -> str:
-    """A fresh run-history execution id."""
-    return f"exec-{uuid.uuid4().hex}"
 
 
 async def stored_ordinals(storage: Storage, thread_id: str) -> list[int]:

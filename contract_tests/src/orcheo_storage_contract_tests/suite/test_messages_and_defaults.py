@@ -1,0 +1,121 @@
+"""Contract: the exact error a caller sees, and the default limits of list methods.
+
+The state machines check error types; these examples check the message too (the entity,
+the key, the field a validation error names), and that each list method's default limit is
+the one its protocol states. Found by mutation testing (``MUTATION.md``): a backend could
+say "already exists: None" or return 51 rows by default and still pass the machines.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from orcheo_storage.errors import (
+    CheckpointNotFoundError,
+    DuplicateError,
+    TokenNotFoundError,
+    ValidationError,
+)
+from orcheo_storage.models.common import build
+from orcheo_storage.models.tokens import ServiceToken, TokenAuditEvent
+from orcheo_storage.rules.tokens import hash_secret
+from orcheo_storage.storage import Storage
+
+from orcheo_storage_contract_tests._support import make_version, raises
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def _token(identifier: str, secret: str) -> ServiceToken:
+    return build(ServiceToken, identifier=identifier, secret_hash=hash_secret(secret), issued_at=T0)
+
+
+@pytest.mark.orcheo_subsystem("service_tokens")
+async def test_token_errors_name_the_key_and_never_a_hash(storage: Storage) -> None:
+    tokens = storage.service_tokens
+    await tokens.create(_token("tok-1", "s1"))
+    await tokens.create(_token("tok-2", "s2"))
+    with raises(DuplicateError, "service token already exists: tok-1"):
+        await tokens.create(_token("tok-1", "s3"))
+    with raises(DuplicateError, "service token secret hash already exists: <redacted>"):
+        await tokens.create(_token("tok-3", "s1"))
+    with raises(DuplicateError, "service token secret hash already exists: <redacted>"):
+        await tokens.update(_token("tok-2", "s1"))
+    with raises(TokenNotFoundError, "service token not found: nobody"):
+        await tokens.get_by_id("nobody")
+
+
+@pytest.mark.orcheo_subsystem("service_tokens")
+async def test_a_changed_hash_frees_the_old_one(storage: Storage) -> None:
+    tokens = storage.service_tokens
+    await tokens.create(_token("tok-1", "old"))
+    await tokens.update(_token("tok-1", "new"))
+    assert await tokens.get_by_hash(hash_secret("old")) is None
+    assert (await tokens.get_by_hash(hash_secret("new"))) is not None
+    await tokens.create(_token("tok-2", "old"))  # the old hash is free again
+    assert (await tokens.get_by_hash(hash_secret("old"))).identifier == "tok-2"  # type: ignore[union-attr]
+
+
+@pytest.mark.orcheo_subsystem("service_tokens")
+async def test_revoking_twice_returns_the_revoked_token_and_audits_once(storage: Storage) -> None:
+    tokens = storage.service_tokens
+    await tokens.create(_token("tok-1", "s1"))
+    first = await tokens.revoke("tok-1", reason="leaked", actor="admin")
+    second = await tokens.revoke("tok-1", reason="again", actor="admin")
+    assert second == first
+    assert second.revocation_reason == "leaked"
+    assert [e.action for e in await tokens.list_audit_events(token_id="tok-1")] == ["revoked"]
+
+
+@pytest.mark.orcheo_subsystem("service_tokens")
+async def test_audit_events_default_limit_is_100(storage: Storage) -> None:
+    tokens = storage.service_tokens
+    for n in range(101):
+        event = {"token_id": "tok", "action": f"a{n}", "timestamp": T0}
+        await tokens.record_audit_event(build(TokenAuditEvent, **event))
+    assert len(await tokens.list_audit_events()) == 100
+
+
+@pytest.mark.orcheo_subsystem("agentensor")
+async def test_checkpoint_errors_and_default_limit(storage: Storage) -> None:
+    store = storage.agentensor
+    await store.record_checkpoint(workflow_id="wf", config_version=1)
+    with raises(DuplicateError, "agentensor checkpoint already exists: wf v1"):
+        await store.record_checkpoint(workflow_id="wf", config_version=1)
+    missing = uuid.UUID(int=7)
+    with raises(CheckpointNotFoundError, f"agentensor checkpoint not found: {missing}"):
+        await store.mark_best(missing)
+    for _ in range(50):
+        await store.record_checkpoint(workflow_id="wf")
+    assert len(await store.list_checkpoints("wf")) == 50
+
+
+@pytest.mark.orcheo_subsystem("remediations")
+async def test_remediation_errors_name_the_field_and_default_limit(storage: Storage) -> None:
+    store = storage.remediations
+    with raises(ValidationError, "status: unknown remediation status: 'done'"):
+        await store.list_candidates(status="done")
+    version = await make_version(storage)
+    run = await storage.workflows.create_run(
+        version.workflow_id, workflow_version_id=version.id, triggered_by="t"
+    )
+    ids = []
+    for n in range(101):
+        candidate = await store.create_candidate(
+            workflow_id=version.workflow_id,
+            workflow_version_id=version.id,
+            run_id=run.id,
+            fingerprint=f"fp-{n}",
+            version_checksum=version.checksum,
+        )
+        ids.append(candidate.id)
+    assert len(await store.list_candidates()) == 100
+    claimed = await store.claim_next(worker_id="w")
+    assert claimed is not None
+    done = await store.transition_candidate(
+        claimed.id, "fixed", validation_result={"ok": True, "score": 2.0}
+    )
+    assert done.validation_result == {"ok": True, "score": 2.0}
+    assert (await store.get_candidate(claimed.id)).validation_result == {"ok": True, "score": 2.0}
