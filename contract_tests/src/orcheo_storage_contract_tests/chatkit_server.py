@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-# openai-chatkit warns about its own widget classes at import time (see _support2).
+# openai-chatkit warns about its own widget classes at import time (see chat_objects).
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from chatkit.server import ChatKitServer, StreamingResult

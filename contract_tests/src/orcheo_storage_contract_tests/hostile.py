@@ -38,7 +38,7 @@ from orcheo_storage.rules.workflows import WorkflowChanges
 from orcheo_storage.storage import Storage
 from orcheo_storage.vault import CredentialVault
 
-from orcheo_storage_contract_tests._support2 import chat_thread, file_attachment, user_message
+from orcheo_storage_contract_tests.chat_objects import chat_thread, file_attachment, user_message
 
 SURFACES: dict[str, type] = {
     "workflows": WorkflowRepository,
