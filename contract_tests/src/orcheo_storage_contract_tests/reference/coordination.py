@@ -181,8 +181,11 @@ class RemediationsModel:
             "last_error": None,
             "claimed_by": None,
             "claimed_at": None,
+            "graph_format": None,
+            "created_version_id": None,
             "created_at": now,
             "updated_at": now,
+            "audit_log": [audit("system", "remediation_created", now)],
         }
         self.candidates[cid] = row
         return row
@@ -199,14 +202,25 @@ class RemediationsModel:
         row = _ordered(ready)[0]
         row.update(status="claimed", claimed_by=worker, claimed_at=now, updated_at=now)
         row["attempt_count"] += 1
+        row["audit_log"].append(audit(worker, "remediation_claimed", now))
         return row
 
     def transition(
-        self, cid: uuid.UUID, target: str, outcome: dict[str, Any], now: datetime
+        self,
+        cid: uuid.UUID,
+        target: str,
+        outcome: dict[str, Any],
+        now: datetime,
+        actor: str | None = None,
     ) -> Row | None:
+        """A permitted move, audited as ``remediation_<target>`` (``remediation_requeued``
+        back to pending) by the actor given, else the claim's worker, else ``system``."""
         row = self.candidates[cid]
         if target not in REMEDIATION_MOVES[row["status"]]:
             return None
+        name = "requeued" if target == "pending" else target
+        who = actor or row["claimed_by"] or "system"
+        row["audit_log"].append(audit(who, f"remediation_{name}", now))
         row.update(status=target, updated_at=now)
         if target == "pending":
             row.update(claimed_by=None, claimed_at=None)

@@ -7,14 +7,16 @@ frozen clock at the moment of the call.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from orcheo_storage.jsoncodec import normalise_object
 from orcheo_storage.rules.handles import make_slug
-from orcheo_storage.rules.versions import graph_checksum
 
 Row = dict[str, Any]
 
@@ -27,6 +29,33 @@ RUN_MOVES: dict[str, frozenset[str]] = {
 }
 """The run state machine: pending -> running -> succeeded; pending|running -> failed;
 any non-terminal -> cancelled."""
+
+
+def orcheo_checksum(graph: Row) -> str:
+    """Today's Orcheo's rule, written here independently of the core: SHA-256 of
+    ``json.dumps(graph, sort_keys=True, separators=(",", ":"))``, standard defaults.
+
+    A Decimal (a number no float holds exactly) is written as its exact literal: each is
+    swapped for a unique placeholder string, and the quoted placeholder for the literal.
+    """
+    literals: dict[str, str] = {}
+
+    def swap(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            token = f"\x00decimal-{len(literals)}\x00"
+            exact = format(value, "f") if value.as_tuple().exponent < 0 else str(value)  # type: ignore[operator]
+            literals[json.dumps(token)] = exact
+            return token
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [swap(v) for v in value]
+        return value
+
+    text = json.dumps(swap(graph), sort_keys=True, separators=(",", ":"))
+    for token, exact in literals.items():
+        text = text.replace(token, exact)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def audit(actor: str, action: str, at: datetime, metadata: Row | None = None) -> Row:
@@ -90,6 +119,7 @@ class WorkflowsModel:
             "draft_access": "personal",
             "publication": no_publication(),
             "chat": None,
+            "share_url": None,
             "created_at": now,
             "updated_at": now,
             "audit_log": [audit(actor, "workflow_created", now)],
@@ -191,7 +221,9 @@ class WorkflowsModel:
             "notes": None,
             "created_by": actor,
             "created_at": now,
-            "checksum": graph_checksum(clean),
+            "updated_at": now,
+            "mermaid": None,
+            "checksum": orcheo_checksum(clean),
             "audit_log": [audit(actor, "version_created", now)],
         }
         self.versions[vid] = row
@@ -212,6 +244,7 @@ class WorkflowsModel:
         )
         action = "runnable_config_cleared" if config is None else "runnable_config_updated"
         row["audit_log"].append(audit(actor, action, now))
+        row["updated_at"] = now
         return row
 
     # --- runs --------------------------------------------------------------------------------

@@ -105,18 +105,27 @@ class RemediationsMachine(ClockedStateMachine):
         )
 
     @precondition(lambda self: bool(self.model.candidates))
-    @rule(data=st.data(), status=st.sampled_from(STATUSES), note_text=st.none() | st.just("n"))
-    def transition(self, data: st.DataObject, status: str, note_text: str | None) -> None:
+    @rule(
+        data=st.data(),
+        status=st.sampled_from(STATUSES),
+        note_text=st.none() | st.just("n"),
+        actor=st.sampled_from([None, "dev"]),
+    )
+    def transition(
+        self, data: st.DataObject, status: str, note_text: str | None, actor: str | None
+    ) -> None:
         target = status
         cid = data.draw(st.sampled_from(list(self.model.candidates)))
+        wid = self.model.candidates[cid]["workflow_id"]
         outcome = {
             "action": "act",
             "developer_note": note_text,
             "artifacts": {"a": 2.0},
             "validation_result": None if note_text is None else {"ok": True, "n": 2.0},
+            "created_version_id": None if note_text is None else self.parents[wid][0],
         }
-        call = self.store.transition_candidate(cid, target, **outcome)
-        row = self.model.transition(cid, target, outcome, self.clock.now())
+        call = self.store.transition_candidate(cid, target, actor=actor, **outcome)
+        row = self.model.transition(cid, target, outcome, self.clock.now(), actor)
         if row is None:
             with pytest.raises(InvalidTransitionError):
                 self.call(call)

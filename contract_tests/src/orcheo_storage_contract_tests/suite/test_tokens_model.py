@@ -76,8 +76,15 @@ class TokensMachine(ClockedStateMachine):
             "revocation_reason": None,
             "last_used_at": None,
             "use_count": 0,
+            "created_at": None,
+            "created_by": "admin" if scopes else None,
+            "rotated_from": None,
+            "revoked_by": None,
+            "allowed_ip_ranges": ["10.0.0.0/8"] if scopes else None,
+            "rate_limit_override": None if scopes else 2**40,
         }
         token = build(ServiceToken, **row)
+        row["created_at"] = now  # stamped by the store when the caller gives none
         if identifier in self.model.tokens or self.model.by_hash(row["secret_hash"]) is not None:
             with pytest.raises(DuplicateError):
                 self.call(self.store.create(token))

@@ -38,8 +38,9 @@ DEFAULT_WEBHOOK: dict[str, Any] = {
     "hmac_header": None,
     "hmac_secret": None,
     "hmac_algorithm": "sha256",
+    "hmac_timestamp_header": None,
     "hmac_tolerance_seconds": 300,
-    "rate_limit_per_minute": None,
+    "rate_limit": None,
 }
 DEFAULT_RETRY: dict[str, Any] = {
     "max_attempts": 3,
@@ -84,15 +85,18 @@ class TriggersMachine(ClockedStateMachine):
     )
     def set_webhook(self, data: st.DataObject, methods: list[str], header: str) -> None:
         wid = data.draw(st.sampled_from(self.workflows))
+        limit = data.draw(st.sampled_from([None, {"limit": 5, "interval_seconds": 30}]))
+        extra: dict[str, Any] = {} if limit is None else {"rate_limit": limit}
         got = self.call(
             self.store.set_webhook_config(
-                wid, {"allowed_methods": methods, "required_headers": {header: "v"}}
+                wid, {"allowed_methods": methods, "required_headers": {header: "v"}, **extra}
             )
         )
         expected = {
             **DEFAULT_WEBHOOK,
             "allowed_methods": sorted({m.strip().upper() for m in methods}),
             "required_headers": {header.strip().lower(): "v"},
+            "rate_limit": limit,
         }
         assert_same(got, expected, "set_webhook_config's result")
         self.webhooks[wid] = expected
@@ -128,12 +132,19 @@ class TriggersMachine(ClockedStateMachine):
     @rule(data=st.data(), attempts=st.integers(1, 9), delay=st.sampled_from([2.0, 0.5]))
     def set_retry(self, data: st.DataObject, attempts: int, delay: float) -> None:
         wid = data.draw(st.sampled_from(self.workflows))
+        uncapped = data.draw(st.booleans())
+        extra: dict[str, Any] = {"max_delay_seconds": None} if uncapped else {}
         got = self.call(
             self.store.set_retry_policy(
-                wid, {"max_attempts": attempts, "initial_delay_seconds": delay}
+                wid, {"max_attempts": attempts, "initial_delay_seconds": delay, **extra}
             )
         )
-        expected = {**DEFAULT_RETRY, "max_attempts": attempts, "initial_delay_seconds": delay}
+        expected = {
+            **DEFAULT_RETRY,
+            "max_attempts": attempts,
+            "initial_delay_seconds": delay,
+            **extra,
+        }
         assert_same(got, expected, "set_retry_policy's result")
         self.retries[wid] = expected
 

@@ -28,6 +28,7 @@ from orcheo_storage_contract_tests._runner import (
 )
 from orcheo_storage_contract_tests.near_miss import LONG_PREFIX
 from orcheo_storage_contract_tests.observation import assert_same, scribble
+from orcheo_storage_contract_tests.reference.workflows import audit
 from orcheo_storage_contract_tests.strategies import hostile_text, safe_text
 
 # --- properties -----------------------------------------------------------------------------------
@@ -114,6 +115,8 @@ class VaultMachine(ClockedStateMachine):
         cred = self.call(call)
         assert cred.name == name
         assert cred.created_at == self.clock.now()
+        assert cred.last_rotated_at == cred.created_at, "a new secret's rotation time"
+        assert cred.health_checked_at is None
         self.secrets[key] = secret
         self.ids[key] = cred.id
         self.created[cred.id] = cred.created_at
@@ -134,6 +137,9 @@ class VaultMachine(ClockedStateMachine):
             return
         rotated = self.call(self.storage.vault.rotate_secret(self.ids[key], secret, actor="sm"))
         assert rotated.updated_at == self.clock.now(), "rotation did not move updated_at"
+        assert rotated.last_rotated_at == self.clock.now(), "rotation did not move last_rotated_at"
+        again = self.call(self.storage.vault.get_credential(self.ids[key]))
+        assert again.last_rotated_at == self.clock.now(), "last_rotated_at not stored"
         self.secrets[key] = secret
 
     @precondition(lambda self: bool(self.secrets))
@@ -175,17 +181,32 @@ class VaultMachine(ClockedStateMachine):
             self.create_template("tpl-a")
         credential_id = data.draw(st.sampled_from([None, *self.ids.values()]))
         template_id = data.draw(st.sampled_from([None, *self.templates.values()]))
-        self._record_alert(kind, message, credential_id, template_id)
+        severity = data.draw(st.sampled_from(["warning", "critical"]))
+        roles = data.draw(st.sampled_from([None, ["admin"]]))
+        self._record_alert(kind, message, credential_id, template_id, severity, roles)
         neighbour = None
         if template_id is None and self.templates:
             neighbour = data.draw(st.sampled_from(list(self.templates.values())))
         if neighbour != template_id:
-            self._record_alert(kind, message, credential_id, neighbour)
+            self._record_alert(kind, message, credential_id, neighbour, severity, roles)
 
-    def _record_alert(self, kind: str, message: str, credential_id: Any, template_id: Any) -> None:
+    def _record_alert(
+        self,
+        kind: str,
+        message: str,
+        credential_id: Any,
+        template_id: Any,
+        severity: str,
+        roles: list[str] | None,
+    ) -> None:
         got = self.call(
             self.storage.vault.record_alert(
-                kind=kind, message=message, credential_id=credential_id, template_id=template_id
+                kind=kind,
+                message=message,
+                severity=severity,
+                credential_id=credential_id,
+                template_id=template_id,
+                access=None if roles is None else {"roles": roles},
             )
         )
         now = self.clock.now()
@@ -197,19 +218,25 @@ class VaultMachine(ClockedStateMachine):
             == (kind, credential_id, template_id)
         ]
         if match:
+            # Recorded again while open: severity, message and updated_at move; the access
+            # scope and audit log stay those of the open alert.
             row = match[0]
-            row.update(message=message, updated_at=now)
+            row.update(severity=severity, message=message, updated_at=now)
         else:
             row = {
                 "id": got.id,
                 "kind": kind,
-                "severity": "warning",
+                "severity": severity,
                 "message": message,
                 "credential_id": credential_id,
                 "template_id": template_id,
                 "acknowledged": False,
                 "acknowledged_by": None,
                 "acknowledged_at": None,
+                "access": {"workflow_ids": [], "workspace_ids": [], "roles": roles or []},
+                "audit_log": [
+                    audit("governance", "alert_created", now, {"kind": kind, "severity": severity})
+                ],
                 "created_at": now,
                 "updated_at": now,
             }
@@ -226,6 +253,7 @@ class VaultMachine(ClockedStateMachine):
         if not row["acknowledged"]:
             now = self.clock.now()
             row.update(acknowledged=True, acknowledged_by="sm", acknowledged_at=now, updated_at=now)
+            row["audit_log"].append(audit("sm", "alert_acknowledged", now))
         assert_same(acked, row, "acknowledge_alert's result")
 
     @precondition(lambda self: bool(self.secrets))
