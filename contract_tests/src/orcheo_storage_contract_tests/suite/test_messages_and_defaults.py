@@ -95,7 +95,8 @@ async def test_checkpoint_errors_and_default_limit(storage: Storage) -> None:
 @pytest.mark.orcheo_subsystem("remediations")
 async def test_remediation_errors_name_the_field_and_default_limit(storage: Storage) -> None:
     store = storage.remediations
-    with raises(ValidationError, "status: unknown remediation status: 'done'"):
+    allowed = "claimed, dismissed, failed, fixed, note_only, pending"
+    with raises(ValidationError, f"status: must be one of: {allowed}"):
         await store.list_candidates(status="done")
     version = await make_version(storage)
     run = await storage.workflows.create_run(
