@@ -266,7 +266,8 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         async with PostgresBackend().provision(base, Path(tmp)) as settings:
             session = await PostgresSession.open(settings)
-            # Plain psycopg: same DSN, schema, pool sizes, check and connection settings.
+            # Plain psycopg: same DSN, schema, pool sizes and connection settings; no
+            # per-borrow check (what a hand-written app on psycopg_pool does by default).
             pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
                 settings.dsn(),
                 kwargs=connection_kwargs(settings),
@@ -276,7 +277,6 @@ async def main() -> None:
                 timeout=settings.postgres_pool_timeout,
                 max_idle=settings.postgres_pool_max_idle,
                 max_waiting=settings.postgres_pool_max_waiting,
-                check=AsyncConnectionPool.check_connection,
                 configure=configure_connection,
                 open=False,
             )
