@@ -175,8 +175,16 @@ def backend_ops(session: PostgresSession, s: dict[str, Any]) -> dict[str, Op]:
     }
 
 
+def _text(query: Any) -> str:
+    """``query`` as the literal SQL text a hand-written application would carry."""
+    return query if isinstance(query, str) else query.as_string(None)
+
+
 def plain_ops(pool: AsyncConnectionPool[Any], s: dict[str, Any]) -> dict[str, Op]:
-    """The same SQL the backend sends, with parameters prepared the cheapest way."""
+    """The same SQL the backend sends (as literal text, unqualified: the plain pool's
+    connections set ``search_path``), with parameters prepared the cheapest way."""
+    get_sql, version_sql = _text(wf_sql._GET), _text(wf_sql._INSERT_VERSION)
+    append_sql, by_hash_sql = _text(history_sql._APPEND), _text(token_sql._BY_HASH)
     graph = {"nodes": list(range(20)), "edges": [[i, i + 1] for i in range(19)]}
     template = VERSIONS.params(
         new_version(workflow_id=s["wf"], number=1, graph=graph, created_by="b", now=utcnow())
@@ -198,11 +206,11 @@ def plain_ops(pool: AsyncConnectionPool[Any], s: dict[str, Any]) -> dict[str, Op
             "created_at": utcnow(),
             "graph": Json(graph, dumps),
         }
-        return await one(wf_sql._INSERT_VERSION, params)
+        return await one(version_sql, params)
 
     async def append_step() -> Any:
         return await one(
-            history_sql._APPEND, {"id": exec_of(), "at": utcnow(), "payload": Json(PAYLOAD, dumps)}
+            append_sql, {"id": exec_of(), "at": utcnow(), "payload": Json(PAYLOAD, dumps)}
         )
 
     async def add_item() -> None:
@@ -234,10 +242,10 @@ def plain_ops(pool: AsyncConnectionPool[Any], s: dict[str, Any]) -> dict[str, Op
             return await cur.fetchall()
 
     return {
-        "get_workflow": lambda: one(wf_sql._GET, {"id": s["wf"]}),
+        "get_workflow": lambda: one(get_sql, {"id": s["wf"]}),
         "create_version": create_version,
         "append_step_2kb": append_step,
-        "token_by_hash": lambda: one(token_sql._BY_HASH, {"h": s["hash"]}),
+        "token_by_hash": lambda: one(by_hash_sql, {"h": s["hash"]}),
         "add_chat_item": add_item,
         "list_threads_page": list_threads,
     }
@@ -268,9 +276,14 @@ async def main() -> None:
             session = await PostgresSession.open(settings)
             # Plain psycopg: same DSN, schema, pool sizes and connection settings; no
             # per-borrow check (what a hand-written app on psycopg_pool does by default).
+            # Unqualified statements: the schema is the connections' search_path.
+            plain_kwargs = {
+                **connection_kwargs(settings),
+                "options": f"-c search_path={settings.postgres_schema}",
+            }
             pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
                 settings.dsn(),
-                kwargs=connection_kwargs(settings),
+                kwargs=plain_kwargs,
                 connection_class=psycopg.AsyncConnection,
                 min_size=settings.postgres_pool_min_size,
                 max_size=settings.postgres_pool_max_size,

@@ -6,7 +6,8 @@ import re
 
 import pytest
 from orcheo_storage_postgres._db import CATALOGUE
-from orcheo_storage_postgres._qualify import Qualifier, cursor_classes
+from orcheo_storage_postgres._cursors import cursor_classes
+from orcheo_storage_postgres._qualify import Qualifier
 from orcheo_storage_postgres.langgraph import LANGGRAPH_TABLES
 from orcheo_storage_postgres.schema import STEPS
 from psycopg import sql

@@ -4,6 +4,12 @@ One :class:`psycopg_pool.AsyncConnectionPool` per backend session. Connections a
 autocommit mode: a single statement is its own transaction (an explicit BEGIN/COMMIT
 around a single read halves throughput, see PERFORMANCE.md), and :meth:`Db.transaction`
 opens an explicit transaction only where atomicity needs several statements.
+
+A borrow costs no round trip: the pool has no per-borrow check; a borrowed connection is
+served if its socket is quiet (:mod:`._liveness`), dead ones are discarded and replaced by
+the pool, and reads (:meth:`Db.read`, :meth:`Db.read_one`, :meth:`Db.read_all`) are retried
+once on another connection when theirs turns out to be lost. Writes are never retried: a
+lost connection may have committed them.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from orcheo_storage.jsoncodec import dumps, loads
@@ -23,8 +29,9 @@ from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from orcheo_storage_postgres._conninfo import checked_dsn, connect
+from orcheo_storage_postgres._cursors import cursor_classes
 from orcheo_storage_postgres._errors import translated
-from orcheo_storage_postgres._qualify import cursor_classes
+from orcheo_storage_postgres._liveness import lost, usable
 from orcheo_storage_postgres.schema import STEPS
 
 log = logging.getLogger("orcheo_storage_postgres")
@@ -32,6 +39,7 @@ log = logging.getLogger("orcheo_storage_postgres")
 Conn = psycopg.AsyncConnection[DictRow]
 Params = Sequence[Any] | dict[str, Any] | None
 Query = str | bytes | sql.SQL | sql.Composed
+T = TypeVar("T")
 
 
 UTC_ZONES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Zulu", "GMT", "Etc/GMT"})
@@ -59,10 +67,11 @@ def connection_kwargs(settings: StorageSettings) -> dict[str, Any]:
 def configurer(
     schema: str | None, tables: frozenset[str] = CATALOGUE, *, core_json: bool = True
 ) -> Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]]:
-    """The pool's ``configure`` callback for connections of ``schema`` (see below)."""
+    """The pool's ``configure`` callback for connections of ``schema`` (see below): their
+    statements are rendered once per session (:mod:`._statements`)."""
 
     async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
-        await configure_connection(conn, schema, tables, core_json=core_json)
+        await configure_connection(conn, schema, tables, core_json=core_json, rendered=True)
 
     return configure
 
@@ -73,10 +82,12 @@ async def configure_connection(
     tables: frozenset[str] = CATALOGUE,
     *,
     core_json: bool = True,
+    rendered: bool = False,
 ) -> None:
     """Prepare a new connection: the core JSON codec (exact Decimals and big integers;
     unless ``core_json`` is false), TIMESTAMPTZ values read back in UTC, and statements
-    qualified with ``schema``.
+    qualified with ``schema`` (and, when ``rendered``, every statement rendered once and
+    served from the cache of ``schema``'s cursor classes, qualified or not).
 
     ``SET TIME ZONE`` is sent only when the server's zone is not UTC already (one round
     trip per new connection); PgBouncer tracks this parameter per client and applies it on
@@ -87,12 +98,16 @@ async def configure_connection(
         set_json_loads(loads, conn)
     if conn.info.parameter_status("TimeZone") not in UTC_ZONES:
         await conn.execute("SET TIME ZONE 'UTC'")
-    if schema is not None:
-        conn.cursor_factory, conn.server_cursor_factory = cursor_classes(schema, tables)
+    if schema is not None or rendered:
+        conn.cursor_factory, conn.server_cursor_factory = cursor_classes(
+            schema, tables, conn.info.encoding
+        )
 
 
 def make_pool(settings: StorageSettings, *, name: str = "orcheo") -> AsyncConnectionPool[Conn]:
     """A closed pool sized from ``settings``; open it with ``await pool.open()``.
+
+    No ``check`` callback: borrowing costs no round trip (see :class:`Db`).
 
     Raises:
         ConfigurationError: the DSN or schema name is malformed.
@@ -106,7 +121,6 @@ def make_pool(settings: StorageSettings, *, name: str = "orcheo") -> AsyncConnec
         timeout=settings.postgres_pool_timeout,
         max_idle=settings.postgres_pool_max_idle,
         max_waiting=settings.postgres_pool_max_waiting,
-        check=AsyncConnectionPool.check_connection,
         configure=configurer(settings.postgres_schema),
         open=False,
         name=name,
@@ -144,40 +158,83 @@ class Db:
     def __repr__(self) -> str:
         return f"Db(dsn={redact_dsn(self.settings.dsn())!r})"
 
+    async def _borrow(self) -> Conn:
+        """A usable pooled connection: quiet ones at no cost; dead ones are closed (the pool
+        replaces them) and the next one is tried. Return it with ``pool.putconn``."""
+        for _ in range(self.pool.max_size):
+            conn = await self.pool.getconn()
+            try:
+                ok = await usable(conn)
+            except BaseException:  # cancelled while checking: the connection goes back
+                await self.pool.putconn(conn)
+                raise
+            if ok:
+                return conn
+            log.info("discarding a pooled connection closed by the server")
+            await conn.close()
+            await self.pool.putconn(conn)
+        return await self.pool.getconn()  # still failing: the read retry or an error decides
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Conn]:
         """A pooled autocommit connection. Raises ``BackendBusyError`` when the pool is exhausted."""
         with translated():
-            async with self.pool.connection() as conn:
+            conn = await self._borrow()
+            try:
                 yield conn
+            finally:
+                await self.pool.putconn(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Conn]:
         """A pooled connection inside BEGIN ... COMMIT (ROLLBACK on any exception)."""
         with translated():
-            async with self.pool.connection() as conn, conn.transaction():
-                yield conn
+            conn = await self._borrow()
+            try:
+                async with conn.transaction():
+                    yield conn
+            finally:
+                await self.pool.putconn(conn)
+
+    async def read(self, work: Callable[[Conn], Awaitable[T]]) -> T:
+        """``work(conn)`` on a pooled connection, retried once on another connection if the
+        first one is lost (terminated, reset). ``work`` must be idempotent: reads only."""
+        with translated():
+            for attempt in (1, 2):
+                conn = await self._borrow()
+                try:
+                    return await work(conn)
+                except psycopg.OperationalError as exc:
+                    if attempt == 2 or not lost(conn, exc):
+                        raise
+                    log.info("a pooled connection was lost during a read: reading again")
+                finally:
+                    await self.pool.putconn(conn)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def read_one(self, query: Query, params: Params = None) -> DictRow | None:
+        """The first row of a single read-only statement (retried once, see :meth:`read`)."""
+        return await self.read(lambda conn: q_one(conn, query, params))
+
+    async def read_all(self, query: Query, params: Params = None) -> list[DictRow]:
+        """Every row of a single read-only statement (retried once, see :meth:`read`)."""
+        return await self.read(lambda conn: q_all(conn, query, params))
 
     async def one(self, query: Query, params: Params = None) -> DictRow | None:
-        """The first row of a single autocommit statement, or ``None``."""
-        with translated():
-            async with self.pool.connection() as conn:
-                cur = await conn.execute(query, params)
-                return await cur.fetchone()
+        """The first row of a single autocommit statement, or ``None`` (never retried)."""
+        async with self.connection() as conn:
+            return await q_one(conn, query, params)
 
     async def all(self, query: Query, params: Params = None) -> list[DictRow]:
-        """Every row of a single autocommit statement."""
-        with translated():
-            async with self.pool.connection() as conn:
-                cur = await conn.execute(query, params)
-                return await cur.fetchall()
+        """Every row of a single autocommit statement (never retried)."""
+        async with self.connection() as conn:
+            return await q_all(conn, query, params)
 
     async def run(self, query: Query, params: Params = None) -> int:
-        """Execute one autocommit statement; returns the affected row count."""
-        with translated():
-            async with self.pool.connection() as conn:
-                cur = await conn.execute(query, params)
-                return cur.rowcount
+        """Execute one autocommit statement; returns the affected row count (never retried)."""
+        async with self.connection() as conn:
+            cur = await conn.execute(query, params)
+            return cur.rowcount
 
 
 async def q_one(conn: Conn, query: Query, params: Params = None) -> DictRow | None:

@@ -4,9 +4,9 @@ A ``search_path`` set per connection (the ``options`` startup parameter or a ``S
 survive a pooler in transaction mode: PgBouncer refuses the ``options`` parameter or drops it,
 and a ``SET`` lands on whichever server connection ran it, for whoever gets it next. So when a
 schema is configured, every statement names it: the connections of a session get cursor
-classes that rewrite each statement once, putting ``"schema".`` before every table of the
-backend's catalogue, and then serve the rewritten text from a cache. A simple read stays one
-round trip and costs a dictionary lookup.
+classes (:mod:`._cursors`) that render each statement once (:mod:`._statements`), putting
+``"schema".`` before every table of the backend's catalogue, and then serve the rendered
+bytes from a cache. A simple read stays one round trip and costs a dictionary lookup.
 
 The rewrite is lexical and deliberately narrow. Outside string literals, quoted text,
 comments and named placeholders, a word equal to a catalogue table name (not preceded or
@@ -19,11 +19,10 @@ named like a table (``tests/test_qualify.py`` checks it), so nothing else is tou
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
-from functools import lru_cache
-from typing import Any, ClassVar
+from collections.abc import Iterable
+from typing import Any
 
-from psycopg import AsyncCursor, AsyncServerCursor, sql
+from psycopg import sql
 from psycopg.abc import AdaptContext
 
 _TOKEN = re.compile(
@@ -97,40 +96,3 @@ class Qualifier:
         if literal is not None and literal[1:-1] in self.tables and before not in ("E", "e"):
             return "'" + self._prefix.replace("'", "''") + literal[1:-1] + "'"
         return token
-
-
-def _cursor_classes(qualifier: Qualifier) -> tuple[type[Any], type[Any]]:
-    class QualifyingCursor(AsyncCursor[Any]):
-        """A client cursor whose statements name the session's schema."""
-
-        qualify: ClassVar[Callable[[Any, AdaptContext | None], Any]] = qualifier
-
-        async def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
-            return await super().execute(type(self).qualify(query, self), *args, **kwargs)
-
-        async def executemany(self, query: Any, *args: Any, **kwargs: Any) -> None:
-            await super().executemany(type(self).qualify(query, self), *args, **kwargs)
-
-        def stream(self, query: Any, *args: Any, **kwargs: Any) -> Any:
-            return super().stream(type(self).qualify(query, self), *args, **kwargs)
-
-        def copy(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
-            return super().copy(type(self).qualify(statement, self), *args, **kwargs)
-
-    class QualifyingServerCursor(AsyncServerCursor[Any]):
-        """A named (server-side) cursor whose statements name the session's schema."""
-
-        qualify: ClassVar[Callable[[Any, AdaptContext | None], Any]] = qualifier
-
-        async def execute(self, query: Any, *args: Any, **kwargs: Any) -> Any:
-            return await super().execute(type(self).qualify(query, self), *args, **kwargs)
-
-    return QualifyingCursor, QualifyingServerCursor
-
-
-@lru_cache(maxsize=64)
-def cursor_classes(schema: str, tables: frozenset[str]) -> tuple[type[Any], type[Any]]:
-    """The client and server cursor classes qualifying ``tables`` with ``schema``: one pair
-    per schema and catalogue, so every connection of a session shares the rewrite cache
-    (bounded: a process that provisions many schemas keeps the recent ones)."""
-    return _cursor_classes(Qualifier(schema, tables))

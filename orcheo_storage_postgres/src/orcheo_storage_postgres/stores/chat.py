@@ -56,21 +56,25 @@ _FIRST_USER_ITEM = (
 )
 _SET_TITLE_IF_EMPTY = "UPDATE chat_threads SET title = %s WHERE id = %s AND title IS NULL"
 _THREAD_PAGE = {
-    (order, after, scoped): (
-        f"SELECT {_THREAD_COLS} FROM chat_threads WHERE TRUE"
-        + (" AND workflow_id = %(wf)s" if scoped else "")
-        + (
-            f" AND (created_at, id) {'>' if order == 'asc' else '<'} (%(at)s, %(after)s)"
-            if after
-            else ""
-        )
-        + f" ORDER BY created_at {order}, id {order} LIMIT %(n)s"
-    )
+    (order, scoped): f"SELECT {_THREAD_COLS} FROM chat_threads WHERE TRUE"
+    + (" AND workflow_id = %(wf)s" if scoped else "")
+    + f" ORDER BY created_at {order}, id {order} LIMIT %(n)s"
     for order in ("asc", "desc")
-    for after in (False, True)
     for scoped in (False, True)
 }
-_CURSOR_THREAD = "SELECT created_at FROM chat_threads WHERE id = %s"
+# One statement per page: the cursor thread's position is a scalar subquery (an unknown
+# cursor thread bounds nothing: the page starts at the beginning, as before), so the
+# (created_at, id) bound stays an index condition.
+_THREAD_PAGE_AFTER = {
+    (order, scoped): f"SELECT {_THREAD_COLS} FROM chat_threads WHERE TRUE"
+    + (" AND workflow_id = %(wf)s" if scoped else "")
+    + f" AND (created_at, id) {'>' if order == 'asc' else '<'} (coalesce("
+    + "(SELECT created_at FROM chat_threads WHERE id = %(after)s), "
+    + f"'{'-' if order == 'asc' else ''}infinity'::timestamptz), %(after)s)"
+    + f" ORDER BY created_at {order}, id {order} LIMIT %(n)s"
+    for order in ("asc", "desc")
+    for scoped in (False, True)
+}
 # Ordinal from the thread's counter in the same statement (row lock: unique and gapless).
 _ADD_ITEM = """
 WITH t AS (
@@ -81,6 +85,26 @@ INSERT INTO chat_items (thread_id, id, ordinal, created_at, item)
 SELECT %(thread_id)s, %(id)s, t.ordinal, %(created_at)s, %(item)s FROM t
 RETURNING ordinal
 """
+# add_thread_item in one statement (one round trip, one transaction): the thread must
+# exist and be visible (else no row comes back: ThreadNotFoundError), its counter gives
+# the ordinal, its updated_at is bumped and its title set only while it has none. A
+# duplicate item id fails the insert and rolls the whole statement back.
+_ADD_ITEM_CHECKED = {
+    scoped: """
+WITH t AS (
+    UPDATE chat_threads SET item_seq = item_seq + 1, updated_at = %(now)s,
+        title = coalesce(title, %(title)s)
+    WHERE id = %(thread_id)s"""
+    + (" AND workflow_id = %(wf)s" if scoped else "")
+    + """
+    RETURNING item_seq - 1 AS ordinal
+)
+INSERT INTO chat_items (thread_id, id, ordinal, created_at, item)
+SELECT %(thread_id)s, %(id)s, t.ordinal, %(created_at)s, %(item)s FROM t
+RETURNING ordinal
+"""
+    for scoped in (False, True)
+}
 _UPDATE_ITEM = (
     "UPDATE chat_items SET item = %(item)s, created_at = %(created_at)s "
     "WHERE thread_id = %(thread_id)s AND id = %(id)s"
@@ -174,8 +198,7 @@ class PostgresChatStore(Store[ChatContext]):
         return _thread(row)
 
     async def load_thread(self, thread_id: str, context: ChatContext) -> ThreadMetadata:
-        async with self._db.connection() as conn:
-            return await self._visible_thread(conn, thread_id, context)
+        return await self._db.read(lambda conn: self._visible_thread(conn, thread_id, context))
 
     async def save_thread(self, thread: ThreadMetadata, context: ChatContext) -> None:
         # ChatKit may hand over a full Thread carrying its items: keep the metadata only.
@@ -217,15 +240,11 @@ class PostgresChatStore(Store[ChatContext]):
     ) -> Page[ThreadMetadata]:
         check_limit(limit)
         direction = _direction(order)
-        params: dict[str, Any] = {"n": limit + 1, "wf": context.workflow_id}
-        async with self._db.connection() as conn:
-            cursor_row = await q_one(conn, _CURSOR_THREAD, (after,)) if after else None
-            if cursor_row is not None:
-                params.update(at=cursor_row["created_at"], after=after)
-            query = _THREAD_PAGE[
-                (direction, cursor_row is not None, context.workflow_id is not None)
-            ]
-            rows = await q_all(conn, query, params)
+        params: dict[str, Any] = {"n": limit + 1, "wf": context.workflow_id, "after": after}
+        scoped = context.workflow_id is not None
+        pages = _THREAD_PAGE_AFTER if after else _THREAD_PAGE
+        query = pages[(direction, scoped)]
+        rows = await self._db.read_all(query, params)
         data = [_thread(r) for r in rows[:limit]]
         has_more = len(rows) > limit
         return Page(data=data, has_more=has_more, after=data[-1].id if has_more else None)
@@ -236,12 +255,15 @@ class PostgresChatStore(Store[ChatContext]):
         check_limit(limit)
         direction = _direction(order)
         params: dict[str, Any] = {"thread_id": thread_id, "n": limit + 1}
-        async with self._db.connection() as conn:
+
+        async def page(conn: Conn) -> list[Any]:
             await self._visible_thread(conn, thread_id, context)
             cursor_row = await q_one(conn, _ITEM_ORDINAL, (thread_id, after)) if after else None
             if cursor_row is not None:
                 params["after"] = cursor_row["ordinal"]
-            rows = await q_all(conn, _ITEM_PAGE[(direction, cursor_row is not None)], params)
+            return await q_all(conn, _ITEM_PAGE[(direction, cursor_row is not None)], params)
+
+        rows = await self._db.read(page)
         data = [_ITEM.validate_python(r["item"]) for r in rows[:limit]]
         has_more = len(rows) > limit
         return Page(data=data, has_more=has_more, after=data[-1].id if has_more else None)
@@ -258,21 +280,20 @@ class PostgresChatStore(Store[ChatContext]):
             raise DuplicateError("chat item", item.id) from None
 
     async def _add(self, thread_id: str, item: ThreadItem, doc: Any, context: ChatContext) -> None:
-        async with self._db.transaction() as conn:
-            await self._visible_thread(conn, thread_id, context)
-            await conn.execute(
-                _ADD_ITEM,
-                {
-                    "thread_id": thread_id,
-                    "id": item.id,
-                    "created_at": ensure_utc(item.created_at),
-                    "item": jsonb(doc),
-                    "now": utcnow(),
-                },
-            )
-            title = rules.default_title(item)
-            if title is not None:
-                await conn.execute(_SET_TITLE_IF_EMPTY, (title, thread_id))
+        row = await self._db.one(
+            _ADD_ITEM_CHECKED[context.workflow_id is not None],
+            {
+                "thread_id": thread_id,
+                "wf": context.workflow_id,
+                "id": item.id,
+                "created_at": ensure_utc(item.created_at),
+                "item": jsonb(doc),
+                "now": utcnow(),
+                "title": rules.default_title(item),
+            },
+        )
+        if row is None:  # missing, or invisible in this context
+            raise ThreadNotFoundError(thread_id)
 
     async def save_item(self, thread_id: str, item: ThreadItem, context: ChatContext) -> None:
         if item.thread_id != thread_id:
@@ -307,9 +328,11 @@ class PostgresChatStore(Store[ChatContext]):
                 await conn.execute(_SET_TITLE_IF_EMPTY, (title, thread_id))
 
     async def load_item(self, thread_id: str, item_id: str, context: ChatContext) -> ThreadItem:
-        async with self._db.connection() as conn:
+        async def get(conn: Conn) -> Any:
             await self._visible_thread(conn, thread_id, context)
-            row = await q_one(conn, _GET_ITEM, (thread_id, item_id))
+            return await q_one(conn, _GET_ITEM, (thread_id, item_id))
+
+        row = await self._db.read(get)
         if row is None:
             raise ItemNotFoundError(item_id)
         return _ITEM.validate_python(row["item"])
@@ -343,7 +366,7 @@ class PostgresChatStore(Store[ChatContext]):
         )
 
     async def load_attachment(self, attachment_id: str, context: ChatContext) -> Attachment:
-        row = await self._db.one(_GET_ATTACHMENT, (attachment_id,))
+        row = await self._db.read_one(_GET_ATTACHMENT, (attachment_id,))
         if row is None:
             raise AttachmentNotFoundError(attachment_id)
         return _ATTACHMENT.validate_python(rules.bound_to(row["attachment"], row["thread_id"]))
@@ -362,7 +385,7 @@ class PostgresChatStore(Store[ChatContext]):
         check_limit(limit)
         doc = normalise_json(metadata_contains, "metadata_contains")
         params = {"doc": jsonb(doc), "wf": context.workflow_id, "n": limit}
-        rows = await self._db.all(_FILTER[context.workflow_id is not None], params)
+        rows = await self._db.read_all(_FILTER[context.workflow_id is not None], params)
         return [_thread(r) for r in rows]
 
     async def search_items(
@@ -371,7 +394,10 @@ class PostgresChatStore(Store[ChatContext]):
         check_limit(limit)
         if not check_text(query, "query").strip():
             raise ValidationError("search query must not be blank", field="query")
-        async with self._db.connection() as conn:
+
+        async def search(conn: Conn) -> list[Any]:
             await self._visible_thread(conn, thread_id, context)
-            rows = await q_all(conn, _SEARCH, (thread_id, query, limit))
+            return await q_all(conn, _SEARCH, (thread_id, query, limit))
+
+        rows = await self._db.read(search)
         return [_ITEM.validate_python(r["item"]) for r in rows]

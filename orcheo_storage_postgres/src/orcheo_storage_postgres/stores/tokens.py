@@ -79,21 +79,21 @@ class PostgresServiceTokenStore:
         await self._db.run(_DELETE, (identifier,))
 
     async def get_by_id(self, identifier: str) -> ServiceToken:
-        row = await self._db.one(_GET, {"id": identifier})
+        row = await self._db.read_one(_GET, {"id": identifier})
         if row is None:
             raise TokenNotFoundError(identifier)
         return TOKENS.load(row)
 
     async def get_by_hash(self, secret_hash: str) -> ServiceToken | None:
-        row = await self._db.one(_BY_HASH, {"h": secret_hash})
+        row = await self._db.read_one(_BY_HASH, {"h": secret_hash})
         return None if row is None else TOKENS.load(row)
 
     async def list_all(self) -> list[ServiceToken]:
-        return [TOKENS.load(r) for r in await self._db.all(_LIST)]
+        return [TOKENS.load(r) for r in await self._db.read_all(_LIST)]
 
     async def list_active(self, *, now: datetime | None = None) -> list[ServiceToken]:
         at = ensure_utc(now) if now is not None else utcnow()
-        return [TOKENS.load(r) for r in await self._db.all(_LIST_ACTIVE, {"now": at})]
+        return [TOKENS.load(r) for r in await self._db.read_all(_LIST_ACTIVE, {"now": at})]
 
     async def revoke(
         self, identifier: str, *, reason: str, actor: str | None = None
@@ -155,7 +155,7 @@ class PostgresServiceTokenStore:
     ) -> list[TokenAuditEvent]:
         check_limit(limit)
         if token_id is None:
-            rows = await self._db.all(_AUDIT_LIST, {"n": limit})
+            rows = await self._db.read_all(_AUDIT_LIST, {"n": limit})
         else:
-            rows = await self._db.all(_AUDIT_LIST_FOR, {"tid": token_id, "n": limit})
+            rows = await self._db.read_all(_AUDIT_LIST_FOR, {"tid": token_id, "n": limit})
         return [TOKEN_AUDIT.load(r) for r in rows]

@@ -171,13 +171,13 @@ class PostgresWorkflowRepository:
         return wf
 
     async def get_workflow(self, workflow_id: UUID) -> Workflow:
-        row = await self._db.one(_GET, {"id": workflow_id})
+        row = await self._db.read_one(_GET, {"id": workflow_id})
         if row is None:
             raise WorkflowNotFoundError(workflow_id)
         return WORKFLOWS.load(row)
 
     async def list_workflows(self, *, include_archived: bool = False) -> list[Workflow]:
-        rows = await self._db.all(_LIST_ALL if include_archived else _LIST_ACTIVE)
+        rows = await self._db.read_all(_LIST_ALL if include_archived else _LIST_ACTIVE)
         return [WORKFLOWS.load(r) for r in rows]
 
     async def update_workflow(
@@ -279,19 +279,19 @@ class PostgresWorkflowRepository:
         return draft.model_copy(update={"version": int(row["version"])})
 
     async def get_version(self, version_id: UUID) -> WorkflowVersion:
-        row = await self._db.one(_GET_VERSION, {"id": version_id})
+        row = await self._db.read_one(_GET_VERSION, {"id": version_id})
         if row is None:
             raise VersionNotFoundError(version_id)
         return VERSIONS.load(row)
 
     async def get_version_by_number(self, workflow_id: UUID, number: int) -> WorkflowVersion:
-        row = await self._db.one(_GET_VERSION_NUMBER, {"wf": workflow_id, "n": number})
+        row = await self._db.read_one(_GET_VERSION_NUMBER, {"wf": workflow_id, "n": number})
         if row is None:
             raise VersionNotFoundError(number)
         return VERSIONS.load(row)
 
     async def get_latest_version(self, workflow_id: UUID) -> WorkflowVersion:
-        row = await self._db.one(_GET_LATEST, {"wf": workflow_id})
+        row = await self._db.read_one(_GET_LATEST, {"wf": workflow_id})
         if row is None:
             raise VersionNotFoundError("latest")
         return VERSIONS.load(row)
@@ -344,7 +344,7 @@ class PostgresWorkflowRepository:
             )
 
     async def get_run(self, run_id: UUID) -> WorkflowRun:
-        row = await self._db.one(_GET_RUN, {"id": run_id})
+        row = await self._db.read_one(_GET_RUN, {"id": run_id})
         if row is None:
             raise RunNotFoundError(run_id)
         return RUNS.load(row)
