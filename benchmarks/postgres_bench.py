@@ -213,32 +213,43 @@ def plain_ops(pool: AsyncConnectionPool[Any], s: dict[str, Any]) -> dict[str, Op
             append_sql, {"id": exec_of(), "at": utcnow(), "payload": Json(PAYLOAD, dumps)}
         )
 
+    # The chat statements of the code under test: one statement each since issue 15
+    # (before it: a visibility SELECT, the insert and the title UPDATE in a transaction;
+    # a cursor lookup, then the page).
+    add_checked = getattr(chat_sql, "_ADD_ITEM_CHECKED", None)
+    page_after = getattr(chat_sql, "_THREAD_PAGE_AFTER", None)
+
     async def add_item() -> None:
         thread = thread_of()
         item = _user_item(thread)
+        params = {
+            "thread_id": thread,
+            "id": item.id,
+            "created_at": item.created_at,
+            "item": jsonb(item.model_dump(mode="json")),
+            "now": utcnow(),
+        }
+        if add_checked is not None:
+            params.update(wf=str(s["wf"]), title="hello benchmark")
+            row = await one(add_checked[True], params)
+            assert row is not None
+            return
         async with pool.connection() as conn, conn.transaction():
             await conn.execute(chat_sql._GET_THREAD, (thread,))
-            await conn.execute(
-                chat_sql._ADD_ITEM,
-                {
-                    "thread_id": thread,
-                    "id": item.id,
-                    "created_at": item.created_at,
-                    "item": jsonb(item.model_dump(mode="json")),
-                    "now": utcnow(),
-                },
-            )
+            await conn.execute(chat_sql._ADD_ITEM, params)
             await conn.execute(chat_sql._SET_TITLE_IF_EMPTY, ("hello", thread))
 
     async def list_threads() -> Any:
+        params = {"n": 21, "wf": str(s["wf"]), "after": "thr_0100"}
         async with pool.connection() as conn:
+            if page_after is not None:
+                cur = await conn.execute(page_after[("asc", True)], params)
+                return await cur.fetchall()
             cur = await conn.execute(chat_sql._CURSOR_THREAD, ("thr_0100",))
             row = await cur.fetchone()
             assert row is not None
             query = chat_sql._THREAD_PAGE[("asc", True, True)]
-            cur = await conn.execute(
-                query, {"n": 21, "wf": str(s["wf"]), "at": row["created_at"], "after": "thr_0100"}
-            )
+            cur = await conn.execute(query, {**params, "at": row["created_at"]})
             return await cur.fetchall()
 
     return {
