@@ -102,7 +102,8 @@ async def test_read_whose_connection_dies_under_it_is_retried_once(
         return int(row["one"])
 
     assert await session.db.read(read) == 1
-    assert len(attempts) == 2 and attempts[0] != attempts[1]
+    assert len(attempts) == 2
+    assert attempts[0] != attempts[1]
 
 
 async def test_read_is_retried_once_only(
@@ -123,11 +124,16 @@ async def test_write_whose_connection_dies_is_not_retried(
 ) -> None:
     session, admin, _ = killable
     runs = 0
-    with pytest.raises(BackendUnavailableError):
+
+    async def write() -> None:
+        nonlocal runs
         async with session.db.connection() as conn:
             runs += 1
             await _terminate(admin, [conn.info.backend_pid])
             await conn.execute("SELECT 1")
+
+    with pytest.raises(BackendUnavailableError):
+        await write()
     assert runs == 1
     # The broken connection was discarded: the next operations are served.
     wf = await session.workflows().create_workflow(name="after", actor="t")

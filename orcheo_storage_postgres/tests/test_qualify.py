@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from orcheo_storage_postgres._db import CATALOGUE
 from orcheo_storage_postgres._cursors import cursor_classes
+from orcheo_storage_postgres._db import CATALOGUE
 from orcheo_storage_postgres._qualify import Qualifier
 from orcheo_storage_postgres.langgraph import LANGGRAPH_TABLES
 from orcheo_storage_postgres.schema import STEPS
