@@ -137,7 +137,7 @@ async def _plain_op(job: Job) -> tuple[Op, Callable[[], Awaitable[None]]]:
         configure=configure_connection,
         open=False,
     )
-    await pool.open(wait=True)
+    await pool.open(wait=True, timeout=settings.postgres_pool_timeout)
     wf, exec_of = UUID(job.workflow_id), _Rotor(_execs(job.index))
     get_sql, append_sql = text(wf_sql._GET), text(history_sql._APPEND)
 
@@ -207,7 +207,7 @@ def run_cell(jobs: list[Job]) -> dict[str, float]:
     procs = [ctx.Process(target=_process, args=(job, barrier, results)) for job in jobs]
     for p in procs:
         p.start()
-    outs = [results.get(timeout=180) for _ in procs]
+    outs = [results.get(timeout=60 + 2 * jobs[0].seconds) for _ in procs]
     for p in procs:
         p.join(timeout=60)
     failed = [o["failed"] for _, o in outs if "failed" in o]
@@ -305,6 +305,9 @@ def main() -> None:
     parser.add_argument("--pool-max", type=int, default=20)
     parser.add_argument("--ops", default=",".join(OPS))
     parser.add_argument("--pgbouncer", action="store_true", help="also run through PgBouncer")
+    parser.add_argument(
+        "--no-direct", action="store_true", help="skip the direct runs (with --pgbouncer)"
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
@@ -332,7 +335,8 @@ async def _main(args: argparse.Namespace) -> list[dict[str, Any]]:
             schema = settings.postgres_schema
             assert schema is not None
             wf = await _setup(settings, most)
-            rows += await asyncio.to_thread(measure, args, "direct", args.dsn, schema, wf)
+            if not args.no_direct:
+                rows += await asyncio.to_thread(measure, args, "direct", args.dsn, schema, wf)
             if args.pgbouncer:
                 from orcheo_storage_postgres import testing_pgbouncer
 
