@@ -89,7 +89,7 @@ class PostgresAgentensorStore:
         return draft
 
     async def get_checkpoint(self, checkpoint_id: UUID) -> AgentensorCheckpoint:
-        row = await self._db.one(_GET, {"id": checkpoint_id})
+        row = await self._db.read_one(_GET, {"id": checkpoint_id})
         if row is None:
             raise CheckpointNotFoundError(checkpoint_id)
         return CHECKPOINTS.load(row)
@@ -110,14 +110,14 @@ class PostgresAgentensorStore:
             params.update(
                 metrics=jsonb(metrics_contains or {}), metadata=jsonb(metadata_contains or {})
             )
-        return [CHECKPOINTS.load(r) for r in await self._db.all(query, params)]
+        return [CHECKPOINTS.load(r) for r in await self._db.read_all(query, params)]
 
     async def latest_checkpoint(self, workflow_id: str) -> AgentensorCheckpoint | None:
         found = await self.list_checkpoints(workflow_id, limit=1)
         return found[0] if found else None
 
     async def best_checkpoint(self, workflow_id: str) -> AgentensorCheckpoint | None:
-        row = await self._db.one(_BEST, {"wf": workflow_id})
+        row = await self._db.read_one(_BEST, {"wf": workflow_id})
         return None if row is None else CHECKPOINTS.load(row)
 
     async def mark_best(self, checkpoint_id: UUID) -> AgentensorCheckpoint:

@@ -162,7 +162,7 @@ class PostgresHistoryStore:
             at, eid = decode_cursor(cursor, 2)
             params.update(at=datetime.fromisoformat(str(at)), eid=str(eid))
             query = _LIST_AFTER
-        rows = await self._db.all(query, params)
+        rows = await self._db.read_all(query, params)
         items = [HISTORIES.load(r) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:

@@ -92,13 +92,13 @@ class PostgresListenerStore:
         return created
 
     async def list_subscriptions(self, workflow_id: UUID) -> list[ListenerSubscription]:
-        return [SUBSCRIPTIONS.load(r) for r in await self._db.all(_LIST, {"wf": workflow_id})]
+        return [SUBSCRIPTIONS.load(r) for r in await self._db.read_all(_LIST, {"wf": workflow_id})]
 
     async def list_active_subscriptions(self) -> list[ListenerSubscription]:
-        return [SUBSCRIPTIONS.load(r) for r in await self._db.all(_LIST_ACTIVE)]
+        return [SUBSCRIPTIONS.load(r) for r in await self._db.read_all(_LIST_ACTIVE)]
 
     async def get_subscription(self, subscription_id: UUID) -> ListenerSubscription:
-        row = await self._db.one(_GET, {"id": subscription_id})
+        row = await self._db.read_one(_GET, {"id": subscription_id})
         if row is None:
             raise SubscriptionNotFoundError(subscription_id)
         return SUBSCRIPTIONS.load(row)
@@ -174,7 +174,7 @@ class PostgresListenerStore:
         return cursor
 
     async def get_cursor(self, subscription_id: UUID) -> ListenerCursor | None:
-        row = await self._db.one(_GET_CURSOR, {"id": subscription_id})
+        row = await self._db.read_one(_GET_CURSOR, {"id": subscription_id})
         return None if row is None else CURSORS.load(row)
 
     @staticmethod

@@ -84,7 +84,7 @@ class PostgresRemediationStore:
         return candidate
 
     async def get_candidate(self, candidate_id: UUID) -> RemediationCandidate:
-        row = await self._db.one(_GET, {"id": candidate_id})
+        row = await self._db.read_one(_GET, {"id": candidate_id})
         if row is None:
             raise RemediationNotFoundError(candidate_id)
         return CANDIDATES.load(row)
@@ -151,5 +151,5 @@ class PostgresRemediationStore:
             if status is None
             else parse_state(RemediationStatus, status, entity="remediation", field="status").value
         )
-        rows = await self._db.all(_LIST, {"wf": workflow_id, "st": st, "n": limit})
+        rows = await self._db.read_all(_LIST, {"wf": workflow_id, "st": st, "n": limit})
         return [CANDIDATES.load(r) for r in rows]

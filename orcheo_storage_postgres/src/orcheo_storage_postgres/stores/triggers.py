@@ -71,7 +71,7 @@ class PostgresTriggerStore:
         return clean
 
     async def get_webhook_config(self, workflow_id: UUID) -> WebhookConfig:
-        row = await self._db.one(_GET_WEBHOOK, (workflow_id,))
+        row = await self._db.read_one(_GET_WEBHOOK, (workflow_id,))
         if row is None:
             return rules.normalise_webhook({})
         opened = rules.open_webhook(row["config"], self._cipher, workflow_id)
@@ -89,7 +89,7 @@ class PostgresTriggerStore:
         return clean
 
     async def get_cron_config(self, workflow_id: UUID) -> CronConfig:
-        row = await self._db.one(_GET_CRON, (workflow_id,))
+        row = await self._db.read_one(_GET_CRON, (workflow_id,))
         if row is None:
             raise CronTriggerNotFoundError(workflow_id)
         return CronConfig.model_validate(row["config"])
@@ -98,7 +98,7 @@ class PostgresTriggerStore:
         await self._db.run(_DELETE_CRON, (workflow_id,))
 
     async def list_cron_configs(self) -> dict[UUID, CronConfig]:
-        rows = await self._db.all(_LIST_CRON)
+        rows = await self._db.read_all(_LIST_CRON)
         return {r["workflow_id"]: CronConfig.model_validate(r["config"]) for r in rows}
 
     async def set_retry_policy(
@@ -109,11 +109,11 @@ class PostgresTriggerStore:
         return clean
 
     async def get_retry_policy(self, workflow_id: UUID) -> RetryPolicy:
-        row = await self._db.one(_GET_RETRY, (workflow_id,))
+        row = await self._db.read_one(_GET_RETRY, (workflow_id,))
         return RetryPolicy() if row is None else RetryPolicy.model_validate(row["policy"])
 
     async def get_last_dispatched(self, workflow_id: UUID) -> datetime | None:
-        row = await self._db.one(_GET_DISPATCH, (workflow_id,))
+        row = await self._db.read_one(_GET_DISPATCH, (workflow_id,))
         return None if row is None else row["last_dispatched_at"]
 
     async def advance_cron_dispatch(
@@ -136,7 +136,7 @@ class PostgresTriggerStore:
         return int(row["attempts"])
 
     async def get_retry_attempt(self, run_id: UUID) -> int:
-        row = await self._db.one(_GET_ATTEMPTS, (run_id,))
+        row = await self._db.read_one(_GET_ATTEMPTS, (run_id,))
         return 0 if row is None else int(row["attempts"])
 
     async def clear_retry_attempts(self, run_id: UUID) -> None:

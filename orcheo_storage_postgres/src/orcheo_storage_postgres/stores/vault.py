@@ -107,13 +107,13 @@ class PostgresVaultRecordStore:
             raise CredentialNotFoundError(record.credential.id)
 
     async def get_credential(self, credential_id: UUID) -> StoredCredential:
-        row = await self._db.one(_GET_CRED, (credential_id,))
+        row = await self._db.read_one(_GET_CRED, (credential_id,))
         if row is None:
             raise CredentialNotFoundError(credential_id)
         return _load_cred(row)
 
     async def list_credentials(self) -> list[StoredCredential]:
-        return [_load_cred(r) for r in await self._db.all(_LIST_CREDS)]
+        return [_load_cred(r) for r in await self._db.read_all(_LIST_CREDS)]
 
     async def delete_credential(self, credential_id: UUID) -> None:
         async with self._db.transaction() as conn:
@@ -133,13 +133,13 @@ class PostgresVaultRecordStore:
             raise TemplateNotFoundError(template.id)
 
     async def get_template(self, template_id: UUID) -> CredentialTemplate:
-        row = await self._db.one(_GET_TEMPLATE, {"id": template_id})
+        row = await self._db.read_one(_GET_TEMPLATE, {"id": template_id})
         if row is None:
             raise TemplateNotFoundError(template_id)
         return TEMPLATES.load(row)
 
     async def list_templates(self) -> list[CredentialTemplate]:
-        return [TEMPLATES.load(r) for r in await self._db.all(_LIST_TEMPLATES)]
+        return [TEMPLATES.load(r) for r in await self._db.read_all(_LIST_TEMPLATES)]
 
     async def delete_template(self, template_id: UUID) -> None:
         async with self._db.transaction() as conn:
@@ -157,7 +157,7 @@ class PostgresVaultRecordStore:
         return ALERTS.load(row)
 
     async def get_alert(self, alert_id: UUID) -> GovernanceAlert:
-        row = await self._db.one(_GET_ALERT, {"id": alert_id})
+        row = await self._db.read_one(_GET_ALERT, {"id": alert_id})
         if row is None:
             raise AlertNotFoundError(alert_id)
         return ALERTS.load(row)
@@ -167,20 +167,20 @@ class PostgresVaultRecordStore:
             raise AlertNotFoundError(alert.id)
 
     async def list_alerts(self, *, include_acknowledged: bool = False) -> list[GovernanceAlert]:
-        rows = await self._db.all(_LIST_ALERTS if include_acknowledged else _LIST_OPEN_ALERTS)
+        rows = await self._db.read_all(_LIST_ALERTS if include_acknowledged else _LIST_OPEN_ALERTS)
         return [ALERTS.load(r) for r in rows]
 
     # --- key checks ----------------------------------------------------------------------------
 
     async def get_key_check(self, key_id: str) -> EncryptedSecret | None:
-        row = await self._db.one(_GET_KEY_CHECK, (key_id,))
+        row = await self._db.read_one(_GET_KEY_CHECK, (key_id,))
         return None if row is None else _key_check(key_id, row)
 
     async def add_key_check(self, key_id: str, check: EncryptedSecret) -> EncryptedSecret:
         # Two statements: the losing insert waits for the winner's commit, then a fresh
         # snapshot reads the winner's row.
         await self._db.run(_ADD_KEY_CHECK, (key_id, check.algorithm, check.ciphertext))
-        row = await self._db.one(_GET_KEY_CHECK, (key_id,))
+        row = await self._db.read_one(_GET_KEY_CHECK, (key_id,))
         assert row is not None
         return _key_check(key_id, row)
 
