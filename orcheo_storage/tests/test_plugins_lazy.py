@@ -116,7 +116,8 @@ def test_discovery_reports_a_lazy_backend_whose_implementation_cannot_load(
     assert "implementation module 'no_such_impl_" in missing.reason
     assert "is not installed" in missing.reason
     assert (missing.distribution, missing.version) == (f"{lazy_dists['missing']}-storage", "2.0.0")
-    assert "no-such-dependency-" in unmet.reason and "(not installed)" in unmet.reason
+    assert "no-such-dependency-" in unmet.reason
+    assert "(not installed)" in unmet.reason
     assert "pluggy" not in unmet.reason  # met requirements are not listed
     # The cheap check cannot see an import error inside the module: listed as ok...
     assert lazy_dists["fails"] in registry.names()
@@ -154,7 +155,8 @@ async def test_selecting_a_lazy_backend_whose_import_fails_is_a_broken_backend_e
             pass
     message = str(info.value)
     assert message.startswith(f"storage backend {name!r} ({name}-storage 2.0.0) is installed")
-    assert "import of 'impl_fails_" in message and "no_such_driver_" in message
+    assert "import of 'impl_fails_" in message
+    assert "no_such_driver_" in message
     assert isinstance(info.value.__cause__, ModuleNotFoundError)
 
 
@@ -204,4 +206,5 @@ def test_import_and_discovery_stay_light() -> None:
     first, heavy, ok = out.stdout.splitlines()
     assert first == "[]"
     assert heavy == "[]"
-    assert "'memory'" in ok and "'sqlite'" in ok
+    assert "'memory'" in ok
+    assert "'sqlite'" in ok
