@@ -208,3 +208,28 @@ def test_import_and_discovery_stay_light() -> None:
     assert heavy == "[]"
     assert "'memory'" in ok
     assert "'sqlite'" in ok
+
+
+def test_console_script_imports_only_the_command_it_runs() -> None:
+    from orcheo_storage.cli.app import COMMANDS, VERSION_ONLY, _command, build_app
+
+    assert _command(["backends", "--json"]) == "backends"
+    assert _command(["migrate", "sync", "--help"]) == "migrate"
+    assert _command(["--version"]) == VERSION_ONLY
+    assert _command([]) is None
+    assert _command(["--help"]) is None
+    assert _command(["no-such-command"]) is None
+    only = build_app("backends")
+    assert [c.name for c in only.registered_commands] == ["backends"]
+    full = build_app()
+    names = [c.name for c in full.registered_commands] + [g.name for g in full.registered_groups]
+    assert sorted(names) == sorted(COMMANDS)
+    code = (
+        "import sys; from orcheo_storage.cli.app import main; sys.argv = ['orcheo-storage', "
+        "'backends', '--json']\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('orcheo_storage.migration', "
+        "'orcheo_storage.cli.demo', 'orcheo_storage.models'))), file=sys.stderr)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stderr.strip() == "[]"
+    assert any(row["name"] == "memory" for row in json.loads(out.stdout))

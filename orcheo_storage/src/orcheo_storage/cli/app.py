@@ -95,13 +95,18 @@ def build_app(only: str | None = None) -> typer.Typer:
     return built
 
 
+VERSION_ONLY = ""
+"""``_command`` of a bare ``--version``: no command module is needed."""
+
+
 def _command(argv: list[str]) -> str | None:
     """The command ``argv`` runs when it is one of :data:`COMMANDS` (options of the root,
-    ``--version`` and ``--help``, take no value, so it is the first non-option argument)."""
+    ``--version`` and ``--help``, take no value, so it is the first non-option argument);
+    :data:`VERSION_ONLY` for ``--version`` alone; ``None`` (every command) otherwise."""
     for arg in argv:
         if not arg.startswith("-"):
             return arg if arg in COMMANDS else None
-    return None
+    return VERSION_ONLY if argv == ["--version"] else None
 
 
 def __getattr__(name: str) -> Any:
