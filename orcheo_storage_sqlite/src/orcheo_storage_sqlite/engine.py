@@ -364,29 +364,32 @@ class Database:
             delay = min(delay * 2, 0.05)
 
     def _run_read(self, ticket: _Ticket, job: Job[T], snapshot: bool) -> T:
-        _PRIORITY.yield_to_writers(WRITER_PRIORITY_S)
-        with _PRIORITY.read_slots:
-            return self._read_now(ticket, job, snapshot)
-
-    def _read_now(self, ticket: _Ticket, job: Job[T], snapshot: bool) -> T:
         conn = self._reader_conn()
         deadline = self._deadline()
         delay = 0.001
         while True:
+            # Each attempt yields to running writes, then takes the read slot; a busy
+            # back-off sleeps without holding the slot (other files' reads go on).
+            _PRIORITY.yield_to_writers(WRITER_PRIORITY_S)
             try:
-                if not snapshot:
-                    return job(conn)
-                conn.execute("BEGIN")
-                try:
-                    return job(conn)
-                finally:
-                    _rollback(conn)
+                with _PRIORITY.read_slots:
+                    return self._read_once(conn, job, snapshot)
             except sqlite3.Error as exc:
                 if is_busy(exc) and time.monotonic() < deadline and not ticket.cancelled:
                     time.sleep(delay * (0.5 + random.random()))
                     delay = min(delay * 2, 0.05)
                     continue
                 raise translate(exc) from None
+
+    @staticmethod
+    def _read_once(conn: sqlite3.Connection, job: Job[T], snapshot: bool) -> T:
+        if not snapshot:
+            return job(conn)
+        conn.execute("BEGIN")
+        try:
+            return job(conn)
+        finally:
+            _rollback(conn)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
