@@ -11,6 +11,7 @@ imports no backend. Type checkers see the real imports.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -70,6 +71,10 @@ def __getattr__(name: str) -> Any:
         from importlib.metadata import version
 
         return version("orcheo-storage")
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        # ``import orcheo_storage; orcheo_storage.errors.X`` kept working when this package
+        # imported its submodules eagerly; it still does.
+        return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
