@@ -140,3 +140,58 @@ async def test_reprs_and_errors_do_not_show_paths(tmp_path: Path) -> None:
     secret_dir = tmp_path / "s3cr3t-folder"
     db = Database(secret_dir / "x.sqlite")
     assert "s3cr3t" not in repr(db)
+
+
+def test_reads_yield_to_running_writes_but_are_never_starved() -> None:
+    """The writer priority of the engine (benchmarks/SQLITE.md, mixed load): a read about to
+    start waits for running write transactions, for a bounded time only."""
+    import time
+
+    from orcheo_storage_sqlite.engine import _WriterPriority
+
+    priority = _WriterPriority(1)
+    started = time.monotonic()
+    priority.yield_to_writers(30)  # no write running: no wait
+    assert time.monotonic() - started < 5
+    priority.enter_write()
+    started = time.monotonic()
+    priority.yield_to_writers(0.05)  # a write that never ends: the read goes after 50 ms
+    assert time.monotonic() - started >= 0.04
+    finish = threading.Timer(0.05, priority.leave_write)
+    finish.start()
+    started = time.monotonic()
+    priority.yield_to_writers(30)  # returns when the write ends, long before the bound
+    finish.join()
+    assert time.monotonic() - started < 10
+
+
+async def test_queued_writes_run_in_order_and_a_cancelled_one_never_commits(
+    tmp_path: Path,
+) -> None:
+    db = Database(tmp_path / "q.sqlite")
+    await db.open()
+    await db.write(lambda conn: conn.execute("CREATE TABLE t (n INTEGER)"))
+    gate = threading.Event()
+
+    def blocked(conn: sqlite3.Connection) -> None:
+        gate.wait(10)
+        conn.execute("INSERT INTO t VALUES (0)")
+
+    first = asyncio.ensure_future(db.write(blocked))
+    queued = [
+        asyncio.ensure_future(
+            db.write(lambda conn, n=n: conn.execute("INSERT INTO t VALUES (?)", (n,)))
+        )
+        for n in range(1, 6)
+    ]
+    await asyncio.sleep(0.05)
+    queued[2].cancel()  # n = 3, still queued behind the blocked write
+    gate.set()
+    await first
+    results = await asyncio.gather(*queued, return_exceptions=True)
+    assert isinstance(results[2], asyncio.CancelledError)
+    rows = await db.read(
+        lambda conn: [r[0] for r in conn.execute("SELECT n FROM t ORDER BY rowid")]
+    )
+    assert rows == [0, 1, 2, 4, 5]
+    await db.close()

@@ -16,10 +16,10 @@ import pydantic
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from orcheo_storage._manifest import Subsystem
 from orcheo_storage.dsn import DsnError, check_dsn
 from orcheo_storage.dsn import redact_dsn as redact_dsn  # re-exported: its home until now
 from orcheo_storage.errors import ConfigurationError
-from orcheo_storage.protocols.backend import Subsystem
 
 BACKEND_ALIASES = {
     "file": "sqlite",

@@ -1,25 +1,35 @@
-"""The ``postgres`` storage backend plugin (entry point ``orcheo.storage: postgres``)."""
+"""The ``postgres`` storage backend plugin (entry point ``orcheo.storage: postgres``).
+
+Light on purpose: discovery imports this module for every installed backend, selected or
+not. psycopg, the stores and ChatKit's types (about 300 ms) are imported by ``open()`` and
+``provision()``; the LangGraph probe looks for the module without importing it.
+"""
 
 from __future__ import annotations
 
 import os
 from contextlib import AbstractAsyncContextManager
+from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orcheo_storage.plugins.hookspecs import hookimpl
-from orcheo_storage.protocols.backend import (
+from orcheo_storage._manifest import (
     STORAGE_API_VERSION,
     BackendManifest,
     Capability,
     StorageBackend,
     Subsystem,
 )
-from orcheo_storage.settings import StorageSettings
+from orcheo_storage.plugins.hookspecs import hookimpl
+from orcheo_storage.plugins.lazy import find_module, import_lazily, verify_lazy
 
-from orcheo_storage_postgres.provisioning import SchemaProvisioner
-from orcheo_storage_postgres.provisioning_db import DatabaseProvisioner
-from orcheo_storage_postgres.session import PostgresSession
+if TYPE_CHECKING:
+    from orcheo_storage.settings import StorageSettings
+
+    from orcheo_storage_postgres.provisioning import SchemaProvisioner
+    from orcheo_storage_postgres.provisioning_db import DatabaseProvisioner
+    from orcheo_storage_postgres.session import PostgresSession
 
 DISTRIBUTION = "orcheo-storage-postgres"
 NAMESPACE_VARIABLE = "ORCHEO_TEST_POSTGRES_NAMESPACE"
@@ -33,13 +43,16 @@ def _version() -> str:
         return "0.0.0"
 
 
-def _langgraph_installed() -> bool:
-    import importlib.util
+SESSION_MODULE = "orcheo_storage_postgres.session"
+PROVISIONING_MODULES = (
+    "orcheo_storage_postgres.provisioning",
+    "orcheo_storage_postgres.provisioning_db",
+)
 
-    try:
-        return importlib.util.find_spec("langgraph.checkpoint.postgres") is not None
-    except ModuleNotFoundError:
-        return False
+
+def _langgraph_installed() -> bool:
+    # Found without importing: importlib.util.find_spec would import LangGraph.
+    return find_module("langgraph.checkpoint.postgres")
 
 
 class PostgresBackend:
@@ -57,8 +70,6 @@ class PostgresBackend:
         if _langgraph_installed():
             capabilities.add(Capability.LANGGRAPH)
             subsystems.add(Subsystem.LANGGRAPH)
-        self._schemas = SchemaProvisioner()
-        self._databases = DatabaseProvisioner()
         self._manifest = BackendManifest(
             name="postgres",
             distribution=DISTRIBUTION,
@@ -73,8 +84,33 @@ class PostgresBackend:
     def manifest(self) -> BackendManifest:
         return self._manifest
 
+    @cached_property
+    def _schemas(self) -> SchemaProvisioner:
+        module = import_lazily(self._manifest, PROVISIONING_MODULES[0])
+        provisioner: SchemaProvisioner = module.SchemaProvisioner()
+        return provisioner
+
+    @cached_property
+    def _databases(self) -> DatabaseProvisioner:
+        module = import_lazily(self._manifest, PROVISIONING_MODULES[1])
+        provisioner: DatabaseProvisioner = module.DatabaseProvisioner()
+        return provisioner
+
+    def verify_installation(self) -> None:
+        """Called by the plugin host at discovery: the session module and psycopg can be
+        loaded (checked without importing them; see :mod:`orcheo_storage.plugins.lazy`)."""
+        verify_lazy(self._manifest, [SESSION_MODULE, *PROVISIONING_MODULES])
+
     async def open(self, settings: StorageSettings) -> PostgresSession:
-        return await PostgresSession.open(settings)
+        """Open a pool for ``settings``.
+
+        Raises:
+            BackendBrokenError: the session module (or psycopg) fails to import.
+        """
+        session: type[PostgresSession] = import_lazily(
+            self._manifest, SESSION_MODULE
+        ).PostgresSession
+        return await session.open(settings)
 
     def provision(
         self, settings: StorageSettings, workdir: Path

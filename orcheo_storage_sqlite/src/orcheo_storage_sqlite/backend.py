@@ -1,8 +1,12 @@
-"""The ``sqlite`` storage backend: manifest, session factory and test provisioning."""
+"""The ``sqlite`` storage backend: manifest, session factory and test provisioning.
+
+Light on purpose: discovery imports this module (through ``plugin``) for every installed
+backend, selected or not. The session, its stores and aiosqlite are imported by
+:meth:`SqliteBackend.open`; the LangGraph probe looks for the module without importing it.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -10,25 +14,29 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orcheo_storage.protocols.backend import (
+from orcheo_storage._manifest import (
     STORAGE_API_VERSION,
     BackendManifest,
     Capability,
     Subsystem,
 )
-from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings
+from orcheo_storage.plugins.lazy import find_module, import_lazily, verify_lazy
 
-from orcheo_storage_sqlite.session import BACKEND_NAME, SqliteSession
+if TYPE_CHECKING:
+    from orcheo_storage.settings import StorageSettings
+
+    from orcheo_storage_sqlite.session import SqliteSession
 
 DISTRIBUTION = "orcheo-storage-sqlite"
+BACKEND_NAME = "sqlite"
+SESSION_MODULE = "orcheo_storage_sqlite.session"
 
 
 def _langgraph_installed() -> bool:
-    try:
-        return importlib.util.find_spec("langgraph.checkpoint.sqlite.aio") is not None
-    except ImportError:  # the parent package is missing
-        return False
+    # Found without importing: importlib.util.find_spec would import LangGraph (~120 ms).
+    return find_module("langgraph.checkpoint.sqlite.aio")
 
 
 class SqliteBackend:
@@ -65,9 +73,19 @@ class SqliteBackend:
             description="Embedded SQLite files (WAL, one serialised writer, reader connections).",
         )
 
+    def verify_installation(self) -> None:
+        """Called by the plugin host at discovery: the session module and aiosqlite can be
+        loaded (checked without importing them; see :mod:`orcheo_storage.plugins.lazy`)."""
+        verify_lazy(self.manifest, [SESSION_MODULE])
+
     async def open(self, settings: StorageSettings) -> SqliteSession:
-        """Open the files of the subsystems that select ``sqlite`` (see :class:`SqliteSession`)."""
-        return await SqliteSession.open(settings)
+        """Open the files of the subsystems that select ``sqlite`` (see :class:`SqliteSession`).
+
+        Raises:
+            BackendBrokenError: the session module (or aiosqlite) fails to import.
+        """
+        session: type[SqliteSession] = import_lazily(self.manifest, SESSION_MODULE).SqliteSession
+        return await session.open(settings)
 
     def provision(
         self, settings: StorageSettings, workdir: Path
@@ -78,6 +96,8 @@ class SqliteBackend:
 
 @asynccontextmanager
 async def _provision(settings: StorageSettings, workdir: Path) -> AsyncIterator[StorageSettings]:
+    from orcheo_storage.settings import BACKEND_SETTINGS
+
     # Two cheap local filesystem calls; not worth a thread hop.
     workdir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
     folder = Path(tempfile.mkdtemp(prefix="orcheo-sqlite-", dir=workdir))

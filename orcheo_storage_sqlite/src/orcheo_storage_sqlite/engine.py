@@ -5,11 +5,22 @@ Design (measured against aiosqlite in ``benchmarks/sqlite_bench.py``):
 * Every operation is a plain synchronous function ``job(conn) -> T`` that runs the whole
   transaction on a connection's own thread, so one operation costs one hop between the
   event loop and a thread, instead of one hop per statement as with aiosqlite.
-* Writes go to ONE writer connection on ONE thread (a FIFO queue), which serialises them
-  in-process; each write transaction starts with ``BEGIN IMMEDIATE`` so that the write
-  lock is taken up front and other processes are serialised by SQLite itself.
+* Writes go to ONE writer connection on ONE thread, fed by a FIFO queue (the writer
+  queue): the thread runs queued write jobs back to back, without a round trip through
+  the event loop between two writes, which serialises them in-process; each write
+  transaction starts with ``BEGIN IMMEDIATE`` so that the write lock is taken up front and
+  other processes are serialised by SQLite itself.
 * Reads go to a small pool of reader connections (``query_only``) on their own threads;
   in WAL mode they never block the writer nor wait for it.
+* Writers have priority under mixed load (``benchmarks/sqlite_mixed_bench.py``): every
+  statement of a write gives up and takes back the GIL, and a write needing it back waits
+  behind whatever Python code other threads run, so many readers starved writers (30-70
+  writes/s beside 67 reading tasks). Hence, process-wide: at most :data:`READ_SLOTS` read
+  jobs run at once (a bounded reader pool over every database: their Python work is
+  serialised by the GIL anyway, and 100 reading tasks measured the same reads/s with one
+  slot as with one per thread), and a read job about to start waits while a write
+  transaction is running, for at most :data:`WRITER_PRIORITY_S` (reads are delayed, never
+  starved).
 * Lock errors ("database is locked") are retried with backoff inside the busy timeout
   and become :class:`~orcheo_storage.errors.BackendBusyError` only after it.
 * Cancellation: the transaction runs on its thread to the end whatever happens to the
@@ -48,6 +59,41 @@ Job = Callable[[sqlite3.Connection], T]
 log = logging.getLogger(__name__)
 
 DEFAULT_READERS = 2
+READ_SLOTS = 1
+"""Read jobs that may run at once in this process, over every database (see the module doc)."""
+WRITER_PRIORITY_S = 0.005
+"""How long a read job about to start waits for running write transactions to finish."""
+
+
+class _WriterPriority:
+    """Process-wide count of write transactions running on writer threads; read jobs wait
+    (bounded) for it to reach zero before they start. Also bounds the read jobs running at
+    once. Thread-safe; shared by every :class:`Database` of the process."""
+
+    def __init__(self, read_slots: int) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._writing = 0
+        self.read_slots = threading.BoundedSemaphore(read_slots)
+
+    def enter_write(self) -> None:
+        with self._cond:
+            self._writing += 1
+
+    def leave_write(self) -> None:
+        with self._cond:
+            self._writing -= 1
+            if not self._writing:
+                self._cond.notify_all()
+
+    def yield_to_writers(self, timeout: float) -> None:
+        """Wait until no write transaction runs, for at most ``timeout`` seconds."""
+        if not self._writing:  # racy read on purpose: a hint, the wait is bounded anyway
+            return
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writing, timeout)
+
+
+_PRIORITY = _WriterPriority(READ_SLOTS)
 
 
 def _create_private(path: Path) -> None:
@@ -65,12 +111,16 @@ class JobCancelledError(Exception):
 
 
 class _Ticket:
-    """Shared between an awaiting task and the thread running its job."""
+    """Shared between an awaiting task and the thread running its job.
+
+    ``cancelled`` is a plain attribute (set once, from the event loop, read by the thread;
+    attribute writes are atomic): cheaper than a ``threading.Event`` on every operation.
+    """
 
     __slots__ = ("cancelled",)
 
     def __init__(self) -> None:
-        self.cancelled = threading.Event()
+        self.cancelled = False
 
 
 class Database:
@@ -105,10 +155,11 @@ class Database:
         self._readers: list[sqlite3.Connection] = []
         self._local = threading.local()
         self._lock = threading.Lock()
-        # One write in flight per process: measured 2-3x the throughput of queueing many
-        # jobs on the writer thread at 100 tasks (GIL contention), and it is what keeps
-        # writes strictly serialised through the one writer connection.
-        self._write_gate = asyncio.Lock()
+        # Writes are queued on the writer thread (the executor's FIFO queue with its one
+        # thread serialises them). An asyncio.Lock in front, admitting one write at a time,
+        # put two or three passes of the event loop between consecutive writes: beside
+        # many readers each pass is long, and writes fell to 30-70/s
+        # (benchmarks/SQLITE.md, mixed load); alone, both give the same writes/s today.
         self._closed = False
 
     def __repr__(self) -> str:
@@ -232,8 +283,7 @@ class Database:
             StorageError: what the job raised, or the translation of a driver error;
                 ``BackendBusyError`` when the lock stayed taken past the busy timeout.
         """
-        async with self._write_gate:
-            return await self._submit(self._writer_pool, self._run_write, job)
+        return await self._submit(self._writer_pool, self._run_write, job)
 
     async def read(self, job: Job[T], *, snapshot: bool = False) -> T:
         """Run ``job`` on a reader connection (in one read transaction when ``snapshot``)."""
@@ -255,7 +305,7 @@ class Database:
             return await future
         except asyncio.CancelledError:
             # The thread notices this before COMMIT and rolls back instead.
-            ticket.cancelled.set()
+            ticket.cancelled = True
             raise
         except JobCancelledError:  # pragma: no cover - only raised after cancellation
             raise asyncio.CancelledError from None
@@ -282,7 +332,7 @@ class Database:
         deadline = self._deadline()
         delay = 0.001
         while True:
-            if ticket.cancelled.is_set():
+            if ticket.cancelled:
                 raise JobCancelledError
             try:
                 conn.execute("BEGIN IMMEDIATE")
@@ -292,41 +342,54 @@ class Database:
                     delay = min(delay * 2, 0.05)
                     continue
                 raise translate(exc) from None
+            _PRIORITY.enter_write()
             try:
                 result = job(conn)
-                if ticket.cancelled.is_set():
+                if ticket.cancelled:
                     raise JobCancelledError
+                # COMMIT is inside the priority window: leaving before it measured a
+                # third of the writes/s (the commit takes the GIL back several times).
                 conn.execute("COMMIT")
                 return result
             except BaseException as exc:
                 _rollback(conn)
-                if isinstance(exc, sqlite3.Error):
-                    if is_busy(exc) and time.monotonic() < deadline:
-                        time.sleep(delay * (0.5 + random.random()))
-                        delay = min(delay * 2, 0.05)
-                        continue
+                if not isinstance(exc, sqlite3.Error):
+                    raise
+                if not (is_busy(exc) and time.monotonic() < deadline):
                     raise translate(exc) from None
-                raise
+            finally:
+                _PRIORITY.leave_write()
+            # busy inside the transaction: back off (readers run meanwhile) and retry
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.05)
 
     def _run_read(self, ticket: _Ticket, job: Job[T], snapshot: bool) -> T:
         conn = self._reader_conn()
         deadline = self._deadline()
         delay = 0.001
         while True:
+            # Each attempt yields to running writes, then takes the read slot; a busy
+            # back-off sleeps without holding the slot (other files' reads go on).
+            _PRIORITY.yield_to_writers(WRITER_PRIORITY_S)
             try:
-                if not snapshot:
-                    return job(conn)
-                conn.execute("BEGIN")
-                try:
-                    return job(conn)
-                finally:
-                    _rollback(conn)
+                with _PRIORITY.read_slots:
+                    return self._read_once(conn, job, snapshot)
             except sqlite3.Error as exc:
-                if is_busy(exc) and time.monotonic() < deadline and not ticket.cancelled.is_set():
+                if is_busy(exc) and time.monotonic() < deadline and not ticket.cancelled:
                     time.sleep(delay * (0.5 + random.random()))
                     delay = min(delay * 2, 0.05)
                     continue
                 raise translate(exc) from None
+
+    @staticmethod
+    def _read_once(conn: sqlite3.Connection, job: Job[T], snapshot: bool) -> T:
+        if not snapshot:
+            return job(conn)
+        conn.execute("BEGIN")
+        try:
+            return job(conn)
+        finally:
+            _rollback(conn)
 
 
 def _rollback(conn: sqlite3.Connection) -> None:

@@ -7,18 +7,22 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orcheo_storage.keys import cipher_for
-from orcheo_storage.memory.session import MemorySession
-from orcheo_storage.plugins.hookspecs import hookimpl
-from orcheo_storage.protocols.backend import (
+# Light on purpose (discovery imports this module): the stores, models and the cipher are
+# imported by open().
+from orcheo_storage._manifest import (
     STORAGE_API_VERSION,
     BackendManifest,
     Capability,
     StorageBackend,
     Subsystem,
 )
-from orcheo_storage.settings import BACKEND_SETTINGS, StorageSettings
+from orcheo_storage.plugins.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from orcheo_storage.memory.session import MemorySession
+    from orcheo_storage.settings import StorageSettings
 
 BACKEND_NAME = "memory"
 DISTRIBUTION = "orcheo-storage"
@@ -57,6 +61,9 @@ class MemoryBackend:
         """A fresh, empty session whose webhook secrets use the vault cipher of ``settings``
         (made on first use, so a session that never stores a webhook secret touches no
         key file)."""
+        from orcheo_storage.keys import cipher_for
+        from orcheo_storage.memory.session import MemorySession
+
         return MemorySession(lambda: cipher_for(settings))
 
     def provision(
@@ -68,6 +75,8 @@ class MemoryBackend:
 
 @asynccontextmanager
 async def _provision(settings: StorageSettings) -> AsyncIterator[StorageSettings]:
+    from orcheo_storage.settings import BACKEND_SETTINGS
+
     yield settings.model_copy(update=dict.fromkeys(BACKEND_SETTINGS, BACKEND_NAME))
 
 

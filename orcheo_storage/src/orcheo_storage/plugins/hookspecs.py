@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pluggy
 
-from orcheo_storage.protocols.backend import StorageBackend
+from orcheo_storage._manifest import StorageBackend
 
 PROJECT_NAME = "orcheo_storage"
 ENTRY_POINT_GROUP = "orcheo.storage"

@@ -16,6 +16,7 @@ from typing import Any
 import pluggy
 from importlib_metadata import EntryPoint, entry_points
 
+from orcheo_storage._manifest import STORAGE_API_VERSION, BackendManifest, StorageBackend
 from orcheo_storage.errors import (
     ApiVersionMismatchError,
     BackendBrokenError,
@@ -26,7 +27,6 @@ from orcheo_storage.errors import (
 from orcheo_storage.plugins import hookspecs
 from orcheo_storage.plugins.compat import core_mismatch
 from orcheo_storage.plugins.known import KNOWN_BACKENDS
-from orcheo_storage.protocols.backend import STORAGE_API_VERSION, BackendManifest, StorageBackend
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,11 @@ class BackendRegistry:
             raise PluginError(
                 f"entry point {name!r} provides a backend named {manifest.name!r}; the names must match"
             )
+        # A backend importing its implementation on first use (plugins.lazy) checks here,
+        # without importing it, that it could: a broken install is still listed as broken.
+        verify = getattr(backend, "verify_installation", None)
+        if callable(verify):
+            verify()
         existing = self._backends.get(manifest.name)
         if existing is not None:
             # Two plugins claiming one name: keep the first, report the second clearly

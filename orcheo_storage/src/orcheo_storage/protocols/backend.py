@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The manifest part of the contract lives in the light module _manifest (read by the plugin
+# host without importing the store protocols); re-exported here, its home until now.
+from orcheo_storage._manifest import STORAGE_API_VERSION as STORAGE_API_VERSION
+from orcheo_storage._manifest import BackendManifest as BackendManifest
+from orcheo_storage._manifest import Capability as Capability
+from orcheo_storage._manifest import StorageBackend as StorageBackend
+from orcheo_storage._manifest import Subsystem as Subsystem
 from orcheo_storage.jsoncodec import JsonObject, JsonValue
 from orcheo_storage.protocols.agentensor import AgentensorStore
 from orcheo_storage.protocols.chat import ChatStore
@@ -18,52 +23,6 @@ from orcheo_storage.protocols.history import HistoryStore
 from orcheo_storage.protocols.tokens import ServiceTokenStore
 from orcheo_storage.protocols.vault import VaultRecordStore
 from orcheo_storage.protocols.workflows import WorkflowRepository
-
-if TYPE_CHECKING:
-    from orcheo_storage.settings import StorageSettings
-
-STORAGE_API_VERSION = 1
-"""The plugin contract version this host implements. Bumped on incompatible change."""
-
-
-class Subsystem(enum.StrEnum):
-    """The storage subsystems a backend may provide."""
-
-    WORKFLOWS = "workflows"
-    TRIGGERS = "triggers"
-    LISTENERS = "listeners"
-    REMEDIATIONS = "remediations"
-    HISTORY = "history"
-    SERVICE_TOKENS = "service_tokens"
-    AGENTENSOR = "agentensor"
-    VAULT = "vault"
-    CHATKIT = "chatkit"
-    LANGGRAPH = "langgraph"
-
-
-class Capability(enum.StrEnum):
-    """Optional abilities a backend may declare. Undeclared -> contract tests skip them."""
-
-    JSON_CONTAINMENT = "json_containment"
-    FULL_TEXT_SEARCH = "full_text_search"
-    CROSS_PROCESS_ATOMIC = "cross_process_atomic"
-    BULK_COPY = "bulk_copy"
-    LANGGRAPH = "langgraph"
-    PERSISTENT = "persistent"
-
-
-class BackendManifest(BaseModel):
-    """Who a backend is and what it offers."""
-
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    distribution: str
-    version: str
-    api_version: int
-    subsystems: frozenset[Subsystem]
-    capabilities: frozenset[Capability] = Field(default_factory=frozenset)
-    description: str = ""
 
 
 class SchemaStatus(BaseModel):
@@ -174,21 +133,3 @@ class BackendSession(Protocol):
         ...
 
     async def close(self) -> None: ...
-
-
-@runtime_checkable
-class StorageBackend(Protocol):
-    """The object a plugin's ``orcheo_storage_backend`` hook returns."""
-
-    @property
-    def manifest(self) -> BackendManifest: ...
-
-    async def open(self, settings: StorageSettings) -> BackendSession:
-        """Open pools/files for ``settings``; apply schema migrations when ``settings.auto_migrate``."""
-        ...
-
-    def provision(
-        self, settings: StorageSettings, workdir: Path
-    ) -> AbstractAsyncContextManager[StorageSettings]:
-        """Yield settings pointing at a fresh, empty, isolated namespace; drop it on exit."""
-        ...
