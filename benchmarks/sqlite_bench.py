@@ -162,7 +162,21 @@ async def _ops(session: SqliteSession, plains: dict[str, Plain]) -> dict[str, tu
             now = ts(utcnow())
             await conn.execute(
                 VERSIONS.insert,
-                (str(uuid.uuid4()), wid, number, graph_text, "{}", None, None, "b", now, "x", "[]"),
+                (
+                    str(uuid.uuid4()),
+                    wid,
+                    number,
+                    graph_text,
+                    "{}",
+                    None,
+                    None,
+                    "b",
+                    now,
+                    "x",
+                    "[]",
+                    None,
+                    now,
+                ),
             )
 
         await plain.transaction(steps)
