@@ -13,8 +13,11 @@ from datetime import UTC, datetime
 
 import pytest
 from orcheo_storage.errors import (
+    AlertNotFoundError,
     CheckpointNotFoundError,
+    CredentialNotFoundError,
     DuplicateError,
+    TemplateNotFoundError,
     TokenNotFoundError,
     ValidationError,
 )
@@ -120,3 +123,59 @@ async def test_remediation_errors_name_the_field_and_default_limit(storage: Stor
     )
     assert done.validation_result == {"ok": True, "score": 2.0}
     assert (await store.get_candidate(claimed.id)).validation_result == {"ok": True, "score": 2.0}
+
+
+@pytest.mark.orcheo_subsystem("vault")
+async def test_vault_record_errors_name_the_entity_and_key(storage: Storage) -> None:
+    """Every not-found error of the record store carries the id it was given (DOMAIN.md
+    section 0: "not found, one per entity, carrying the id"); a duplicate names the key
+    that collided: the id, or the name (PostgreSQL calls the entity "credential" there,
+    the others "credential name")."""
+    vault = storage.vault
+    records = vault.records
+    cred = await vault.create_credential(name="GitHub", provider="gh", secret="1", actor="x")
+    record = await records.get_credential(cred.id)
+    renamed = record.credential.model_copy(update={"name": "Other"})
+    with raises(DuplicateError, f"credential already exists: {cred.id}"):
+        await records.insert_credential(record.model_copy(update={"credential": renamed}))
+    with pytest.raises(DuplicateError, match=r"^credential( name)? already exists: GiTHub$"):
+        await vault.create_credential(name="GiTHub", provider="gh", secret="2", actor="x")
+    other = await vault.create_credential(name="two", provider="p", secret="2", actor="x")
+    taken = (await records.get_credential(other.id)).credential.model_copy(
+        update={"name": "GITHUB"}
+    )
+    with pytest.raises(DuplicateError, match=r"^credential( name)? already exists: GITHUB$"):
+        await records.replace_credential(record.model_copy(update={"credential": taken}))
+    missing = uuid.UUID(int=11)
+    ghost = record.model_copy(update={"credential": renamed.model_copy(update={"id": missing})})
+    for call in (
+        records.replace_credential(ghost),
+        records.get_credential(missing),
+        records.delete_credential(missing),
+    ):
+        with raises(CredentialNotFoundError, f"credential not found: {missing}") as info:
+            await call
+        assert info.value.key == missing
+    template = await vault.create_template(name="t", provider="p", actor="x")
+    with raises(DuplicateError, f"credential template already exists: {template.id}"):
+        await records.insert_template(template.model_copy(update={"name": "u"}))
+    for call in (
+        records.replace_template(template.model_copy(update={"id": missing})),
+        records.get_template(missing),
+        records.delete_template(missing),
+    ):
+        with raises(TemplateNotFoundError, f"credential template not found: {missing}") as info:
+            await call
+        assert info.value.key == missing
+    alert = await vault.record_alert(kind="k", message="m")
+    for call in (
+        records.replace_alert(alert.model_copy(update={"id": missing})),
+        records.get_alert(missing),
+    ):
+        with raises(AlertNotFoundError, f"governance alert not found: {missing}") as info:
+            await call
+        assert info.value.key == missing
+    # nothing above wrote anything
+    assert [c.name for c in await vault.list_credentials()] == ["GitHub", "two"]
+    assert await vault.list_templates() == [template]
+    assert await vault.list_alerts() == [alert]
