@@ -179,3 +179,9 @@ async def test_vault_record_errors_name_the_entity_and_key(storage: Storage) -> 
     assert [c.name for c in await vault.list_credentials()] == ["GitHub", "two"]
     assert await vault.list_templates() == [template]
     assert await vault.list_alerts() == [alert]
+    # the record store's own default leaves acknowledged alerts out, as the vault's does
+    acked = await vault.acknowledge_alert(
+        (await vault.record_alert(kind="other", message="m")).id, actor="x"
+    )
+    assert await records.list_alerts() == [alert]
+    assert await records.list_alerts(include_acknowledged=True) == [acked, alert]
