@@ -159,21 +159,21 @@ async def test_vault_record_errors_name_the_entity_and_key(storage: Storage) -> 
     template = await vault.create_template(name="t", provider="p", actor="x")
     with raises(DuplicateError, f"credential template already exists: {template.id}"):
         await records.insert_template(template.model_copy(update={"name": "u"}))
-    for call in (
+    for template_call in (
         records.replace_template(template.model_copy(update={"id": missing})),
         records.get_template(missing),
         records.delete_template(missing),
     ):
         with raises(TemplateNotFoundError, f"credential template not found: {missing}") as info:
-            await call
+            await template_call
         assert info.value.key == missing
     alert = await vault.record_alert(kind="k", message="m")
-    for call in (
+    for alert_call in (
         records.replace_alert(alert.model_copy(update={"id": missing})),
         records.get_alert(missing),
     ):
         with raises(AlertNotFoundError, f"governance alert not found: {missing}") as info:
-            await call
+            await alert_call
         assert info.value.key == missing
     # nothing above wrote anything
     assert [c.name for c in await vault.list_credentials()] == ["GitHub", "two"]
