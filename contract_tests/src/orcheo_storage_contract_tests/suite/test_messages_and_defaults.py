@@ -9,9 +9,10 @@ say "already exists: None" or return 51 rows by default and still pass the machi
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from orcheo_storage.clock import ManualClock, use_clock
 from orcheo_storage.errors import (
     AlertNotFoundError,
     CheckpointNotFoundError,
@@ -24,6 +25,7 @@ from orcheo_storage.errors import (
 from orcheo_storage.models.common import build
 from orcheo_storage.models.tokens import ServiceToken, TokenAuditEvent
 from orcheo_storage.rules.tokens import hash_secret
+from orcheo_storage.rules.workflows import WorkflowChanges
 from orcheo_storage.storage import Storage
 
 from orcheo_storage_contract_tests._support import make_version, raises
@@ -185,3 +187,54 @@ async def test_vault_record_errors_name_the_entity_and_key(storage: Storage) -> 
     )
     assert await records.list_alerts() == [alert]
     assert await records.list_alerts(include_acknowledged=True) == [acked, alert]
+
+
+@pytest.mark.orcheo_subsystem("workflows")
+async def test_workflow_defaults_and_archived_ref_tie_break(storage: Storage) -> None:
+    """``publish_workflow`` defaults to ``require_login=False``; ``list_runs`` returns 50 runs
+    by default; among archived holders of a handle the latest updated wins, equal
+    ``updated_at`` broken by the greater id (the reference model's order, both ways)."""
+    repo = storage.workflows
+    clock = ManualClock(datetime(2031, 2, 3, 4, 5, 6, 789012, tzinfo=UTC))
+    with use_clock(clock):
+        a = await repo.create_workflow(name="A", handle="flow", actor="t")
+        b = await repo.create_workflow(name="B", handle="other", actor="t")
+        await repo.archive_workflow(a.id, actor="t")
+        await repo.update_workflow(b.id, WorkflowChanges(handle="flow"), actor="t")
+        await repo.archive_workflow(b.id, actor="t")
+        low, high = sorted((a, b), key=lambda w: str(w.id))
+        assert (await repo.get_workflow(low.id)).updated_at == clock.now()
+        assert (await repo.get_workflow(high.id)).updated_at == clock.now()
+        assert await repo.resolve_workflow_ref("flow", include_archived=True) == high.id
+        clock.advance(timedelta(microseconds=1))
+        await repo.update_workflow(low.id, WorkflowChanges(description="newer"), actor="t")
+        assert await repo.resolve_workflow_ref("flow", include_archived=True) == low.id
+    fresh = await repo.create_workflow(name="C", actor="t")
+    published = await repo.publish_workflow(fresh.id, actor="pub")
+    assert published.publication.require_login is False
+    version = await make_version(storage)
+    for _ in range(51):
+        await repo.create_run(version.workflow_id, workflow_version_id=version.id, triggered_by="t")
+    page = await repo.list_runs(version.workflow_id)
+    assert len(page.items) == 50
+    assert page.next_cursor is not None
+
+
+@pytest.mark.orcheo_subsystem("workflows")
+async def test_a_hostile_version_is_refused_before_its_workflow_is_looked_up(
+    storage: Storage,
+) -> None:
+    """Hostile JSON is refused by core before a backend sees it (DOMAIN.md section 0): a
+    version of a missing workflow with a hostile graph, metadata or runnable_config is a
+    validation error naming the document, not a workflow-not-found error."""
+    missing = uuid.UUID(int=12)
+    bad = {"x": float("nan")}
+    good: dict[str, object] = {"nodes": []}
+    cases = (
+        ("graph", {"graph": bad}),
+        ("metadata", {"graph": good, "metadata": bad}),
+        ("runnable_config", {"graph": good, "runnable_config": bad}),
+    )
+    for field, arguments in cases:
+        with pytest.raises(ValidationError, match=f"^{field}"):
+            await storage.workflows.create_version(missing, created_by="t", **arguments)
