@@ -197,12 +197,15 @@ async def test_workflow_defaults_and_archived_ref_tie_break(storage: Storage) ->
     repo = storage.workflows
     clock = ManualClock(datetime(2031, 2, 3, 4, 5, 6, 789012, tzinfo=UTC))
     with use_clock(clock):
-        a = await repo.create_workflow(name="A", handle="flow", actor="t")
-        b = await repo.create_workflow(name="B", handle="other", actor="t")
-        await repo.archive_workflow(a.id, actor="t")
-        await repo.update_workflow(b.id, WorkflowChanges(handle="flow"), actor="t")
-        await repo.archive_workflow(b.id, actor="t")
-        low, high = sorted((a, b), key=lambda w: str(w.id))
+        # ``low`` is created first and ``high`` (greater id) later, so a backend that breaks
+        # the tie by storage or insertion order instead of by id is caught.
+        low = await repo.create_workflow(name="A", handle="flow", actor="t")
+        high = await repo.create_workflow(name="B", actor="t")
+        while str(high.id) < str(low.id):
+            high = await repo.create_workflow(name="B", actor="t")
+        await repo.archive_workflow(low.id, actor="t")
+        await repo.update_workflow(high.id, WorkflowChanges(handle="flow"), actor="t")
+        await repo.archive_workflow(high.id, actor="t")
         assert (await repo.get_workflow(low.id)).updated_at == clock.now()
         assert (await repo.get_workflow(high.id)).updated_at == clock.now()
         assert await repo.resolve_workflow_ref("flow", include_archived=True) == high.id
