@@ -29,6 +29,12 @@ from orcheo_storage.rules.workflows import WorkflowChanges
 from orcheo_storage.storage import Storage
 
 from orcheo_storage_contract_tests._support import make_version, raises
+from orcheo_storage_contract_tests.chat_objects import (
+    CHAT_CONTEXT,
+    chat_thread,
+    file_attachment,
+    user_message,
+)
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
@@ -241,3 +247,73 @@ async def test_a_hostile_version_is_refused_before_its_workflow_is_looked_up(
     for field, arguments in cases:
         with pytest.raises(ValidationError, match=f"^{field}"):
             await storage.workflows.create_version(missing, created_by="t", **arguments)
+
+
+@pytest.mark.orcheo_subsystem("chatkit")
+async def test_chat_item_errors_and_saving_a_new_item(storage: Storage) -> None:
+    """``save_item`` of a new item adds it (next ordinal, thread touched); of an item that
+    belongs to another thread it is a duplicate naming the item; an item whose thread_id
+    is not the thread it is added to is a validation error naming both threads."""
+    chat = storage.chatkit
+    await chat.save_thread(chat_thread("thr-a"), CHAT_CONTEXT)
+    await chat.save_thread(chat_thread("thr-b"), CHAT_CONTEXT)
+    await chat.add_thread_item("thr-a", user_message("it-1", "thr-a", "first"), CHAT_CONTEXT)
+    fresh = user_message("it-2", "thr-a", "second")
+    await chat.save_item("thr-a", fresh, CHAT_CONTEXT)
+    assert await chat.load_item("thr-a", "it-2", CHAT_CONTEXT) == fresh
+    page = await chat.load_thread_items("thr-a", None, 10, "asc", CHAT_CONTEXT)
+    assert [i.id for i in page.data] == ["it-1", "it-2"]
+    with raises(DuplicateError, "chat item already exists: it-1"):
+        await chat.save_item("thr-b", user_message("it-1", "thr-b", "moved"), CHAT_CONTEXT)
+    message = "thread_id: item belongs to thread 'thr-a', not 'thr-b'"
+    with raises(ValidationError, message):
+        await chat.add_thread_item("thr-b", user_message("it-3", "thr-a", "x"), CHAT_CONTEXT)
+    with raises(ValidationError, message):
+        await chat.save_item("thr-b", user_message("it-3", "thr-a", "x"), CHAT_CONTEXT)
+    assert (await chat.load_thread_items("thr-b", None, 10, "asc", CHAT_CONTEXT)).data == []
+
+
+@pytest.mark.orcheo_subsystem("chatkit")
+async def test_deleting_a_thread_unlinks_only_its_attachments_and_loads_copies(
+    storage: Storage,
+) -> None:
+    """Attachments of other threads are left alone, every attachment of the deleted thread
+    is unlinked (whatever order they were saved in), and an unlinked attachment read back
+    is a copy: mutating it changes nothing stored."""
+    chat = storage.chatkit
+    for thread_id in ("thr-a", "thr-b"):
+        await chat.save_thread(chat_thread(thread_id), CHAT_CONTEXT)
+    await chat.save_attachment(file_attachment("att-a1", thread_id="thr-a"), CHAT_CONTEXT)
+    await chat.save_attachment(file_attachment("att-b", thread_id="thr-b"), CHAT_CONTEXT)
+    await chat.save_attachment(file_attachment("att-a2", thread_id="thr-a"), CHAT_CONTEXT)
+    await chat.delete_thread("thr-a", CHAT_CONTEXT)
+    for attachment_id in ("att-a1", "att-a2"):
+        loaded = await chat.load_attachment(attachment_id, CHAT_CONTEXT)
+        assert loaded.thread_id is None
+        assert loaded.metadata is not None
+        loaded.metadata["origin"] = "mutated"
+        again = await chat.load_attachment(attachment_id, CHAT_CONTEXT)
+        assert again.metadata == {"origin": "upload"}
+    assert (await chat.load_attachment("att-b", CHAT_CONTEXT)).thread_id == "thr-b"
+
+
+@pytest.mark.orcheo_capability("full_text_search")
+@pytest.mark.orcheo_subsystem("chatkit")
+async def test_search_items_default_limit_and_blank_query(storage: Storage) -> None:
+    chat = storage.chatkit
+    await chat.save_thread(chat_thread("thr-s"), CHAT_CONTEXT)
+    for n in range(21):
+        item = user_message(f"it-{n:02}", "thr-s", f"invoice number {n}")
+        await chat.add_thread_item("thr-s", item, CHAT_CONTEXT)
+    assert len(await chat.search_items("thr-s", "invoice", CHAT_CONTEXT)) == 20
+    with raises(ValidationError, "query: search query must not be blank"):
+        await chat.search_items("thr-s", "   ", CHAT_CONTEXT)
+
+
+@pytest.mark.orcheo_capability("json_containment")
+@pytest.mark.orcheo_subsystem("chatkit")
+async def test_filter_threads_default_limit(storage: Storage) -> None:
+    chat = storage.chatkit
+    for n in range(51):
+        await chat.save_thread(chat_thread(f"thr-{n:02}", metadata={"team": "red"}), CHAT_CONTEXT)
+    assert len(await chat.filter_threads({"team": "red"}, CHAT_CONTEXT)) == 50
