@@ -317,3 +317,20 @@ async def test_filter_threads_default_limit(storage: Storage) -> None:
     for n in range(51):
         await chat.save_thread(chat_thread(f"thr-{n:02}", metadata={"team": "red"}), CHAT_CONTEXT)
     assert len(await chat.filter_threads({"team": "red"}, CHAT_CONTEXT)) == 50
+
+
+@pytest.mark.orcheo_subsystem("workflows")
+async def test_draft_access_given_at_creation_is_stored(storage: Storage) -> None:
+    """DOMAIN.md section 1: draft_access is personal by default, or what the caller gives."""
+    repo = storage.workflows
+    for access in ("personal", "authenticated", "workspace"):
+        created = await repo.create_workflow(name=access, draft_access=access, actor="t")
+        assert created.draft_access == access
+        assert (await repo.get_workflow(created.id)).draft_access == access
+    assert (await repo.create_workflow(name="default", actor="t")).draft_access == "personal"
+    run_version = await make_version(storage)
+    run = await repo.create_run(
+        run_version.workflow_id, workflow_version_id=run_version.id, triggered_by="t"
+    )
+    with pytest.raises(ValidationError, match=r"^target: must be one of"):
+        await repo.transition_run(run.id, "finished", actor="t")  # type: ignore[arg-type]
