@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
-from orcheo_storage.clock import utcnow
+from orcheo_storage.clock import ManualClock, use_clock, utcnow
 from orcheo_storage.errors import (
     SubscriptionNotFoundError,
     ValidationError,
@@ -273,6 +273,41 @@ async def test_dedupe_window(storage: Storage) -> None:
     assert await listeners.record_dedupe(sub.id, "evt-1", window_seconds=60) is True
     with raises(ValidationError, "window_seconds: dedupe window must be positive"):
         await listeners.record_dedupe(sub.id, "evt-3", window_seconds=0)
+
+
+async def test_dedupe_window_ends_exactly_at_its_tick(storage: Storage) -> None:
+    """A key recorded at ``t`` with window ``w`` is a duplicate until just before ``t + w``
+    and free again at ``t + w`` exactly (the window is ``[t, t + w)``), through
+    ``record_dedupe`` and ``dispatch_event`` alike; ``prune_dedupe(now=t + w)`` removes it,
+    one microsecond earlier it does not."""
+    version = await make_version(storage)
+    (sub,) = await subscribe(storage, version)
+    listeners = storage.listeners
+    clock = ManualClock(datetime(2031, 5, 6, 7, 8, 9, 123456, tzinfo=UTC))
+    start = clock.now()
+    end = start + timedelta(seconds=10)
+    tick = timedelta(microseconds=1)
+
+    async def dispatch(key: str) -> bool:
+        run_ = await listeners.dispatch_event(
+            sub.id, key, window_seconds=10, workflow_version_id=version.id, triggered_by="l"
+        )
+        return run_ is not None
+
+    with use_clock(clock):
+        assert await listeners.record_dedupe(sub.id, "rec", window_seconds=10) is True
+        assert await dispatch("disp") is True
+        clock.set(end - tick)
+        assert await listeners.record_dedupe(sub.id, "rec", window_seconds=10) is False
+        assert await dispatch("disp") is False
+        assert await listeners.prune_dedupe(now=end - tick) == 0
+        clock.set(end)
+        assert await listeners.record_dedupe(sub.id, "rec", window_seconds=10) is True
+        assert await dispatch("disp") is True
+        # both keys were taken again at ``end``: held until ``end + 10 s``
+        assert await listeners.prune_dedupe(now=end + timedelta(seconds=10) - tick) == 0
+        assert await listeners.prune_dedupe(now=end + timedelta(seconds=10)) == 2
+        assert await listeners.prune_dedupe(now=end + timedelta(seconds=10)) == 0
 
 
 async def test_racing_dedupe_records_once(storage: Storage) -> None:
