@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from orcheo_storage.errors import ValidationError, VersionNotFoundError, WorkflowNotFoundError
+from orcheo_storage.errors import VersionNotFoundError, WorkflowNotFoundError
 from orcheo_storage.models.listeners import ListenerStatus
 from orcheo_storage.models.workflows import Workflow, WorkflowRun
 from orcheo_storage.rules import listeners as listener_rules
 from orcheo_storage.rules import runs as run_rules
-from orcheo_storage.rules.pagination import decode_cursor, encode_cursor
+from orcheo_storage.rules.pagination import decode_time_cursor as decode_position
+from orcheo_storage.rules.pagination import encode_cursor
 
 from orcheo_storage_sqlite.codec import from_ts, ts
 from orcheo_storage_sqlite.tables import RUNS, SUBSCRIPTIONS, VERSIONS, WORKFLOWS
@@ -81,12 +83,11 @@ def time_cursor(stamp: int, key: str) -> str:
     return encode_cursor(from_ts(stamp).isoformat(), key)
 
 
-def decode_time_cursor(cursor: str | None) -> tuple[int, str] | None:
-    """Decode :func:`time_cursor`. Raises ``ValidationError`` when malformed."""
-    if cursor is None:
+def decode_time_cursor(
+    cursor: str | None, parse_key: Callable[[str], Any] = str
+) -> tuple[int, str] | None:
+    """Decode :func:`time_cursor` (the core's rule). Raises ``ValidationError`` when malformed."""
+    after = decode_position(cursor, parse_key)
+    if after is None:
         return None
-    stamp, key = decode_cursor(cursor, 2)
-    try:
-        return ts(datetime.fromisoformat(str(stamp))), str(key)
-    except (ValueError, TypeError):
-        raise ValidationError("malformed pagination cursor", field="cursor") from None
+    return ts(after[0]), str(after[1])

@@ -320,7 +320,7 @@ class SqliteWorkflowRepository:
         self, workflow_id: UUID, *, limit: int = 50, cursor: str | None = None
     ) -> Page[WorkflowRun]:
         check_limit(limit)
-        after = decode_time_cursor(cursor)
+        after = decode_time_cursor(cursor, UUID)
 
         def job(conn: sqlite3.Connection) -> list[WorkflowRun]:
             if after is None:

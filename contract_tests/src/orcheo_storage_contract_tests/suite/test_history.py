@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import enum
+import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -334,6 +336,11 @@ async def test_list_histories_rejects_bad_limit_and_cursor(storage: Storage) -> 
         await storage.history.list_histories("wf", limit=0)
     with pytest.raises(ValidationError, match="malformed pagination cursor"):
         await storage.history.list_histories("wf", cursor="%%%not-a-cursor")
+    await storage.history.start_run(execution_id=execution_id(), workflow_id="wf")
+    for values in (["not-a-time", "e"], ["2030-01-02T03:04:05", "e"], [None, None], [[1], 2]):
+        decodable = base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+        with pytest.raises(ValidationError, match=r"^cursor: malformed pagination cursor$"):
+            await storage.history.list_histories("wf", cursor=decodable)
 
 
 @pytest.mark.asyncio

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import uuid
 from typing import Any
 
@@ -264,6 +266,35 @@ async def test_list_runs_rejects_malformed_cursor(storage: Storage) -> None:
     version = await make_version(storage)
     with raises(ValidationError, "cursor: malformed pagination cursor"):
         await storage.workflows.list_runs(version.workflow_id, cursor="%%%not-a-cursor")
+
+
+def _cursor_of(*values: Any) -> str:
+    """A cursor in the shape every backend here issues (URL-safe base64 of a JSON array),
+    holding values no backend issued."""
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ("not-a-time", str(uuid.UUID(int=1))),
+        ("2030-01-02T03:04:05+00:00", "not-a-uuid"),
+        ("2030-01-02T03:04:05", str(uuid.UUID(int=1))),  # no offset: which instant?
+        (None, None),
+        ([1], {"a": 2}),
+        ("2030-01-02T03:04:05+00:00",),
+    ],
+    ids=["bad-time", "bad-id", "naive-time", "nulls", "containers", "one-value"],
+)
+async def test_list_runs_rejects_a_cursor_it_never_issued(
+    storage: Storage, values: tuple[Any, ...]
+) -> None:
+    """A decodable cursor with values that do not parse is a typed error naming the
+    cursor, never a raw driver or parsing error."""
+    version = await make_version(storage)
+    await make_run(storage, version)
+    with raises(ValidationError, "cursor: malformed pagination cursor"):
+        await storage.workflows.list_runs(version.workflow_id, cursor=_cursor_of(*values))
 
 
 async def test_returned_runs_are_copies(storage: Storage) -> None:

@@ -7,13 +7,13 @@ from typing import Any
 
 from orcheo_storage.clock import optional_utc, utcnow
 from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError, ValidationError
-from orcheo_storage.memory._paging import decode_time_cursor, newest_first_page
+from orcheo_storage.memory._paging import newest_first_page
 from orcheo_storage.memory._state import MemoryState, copy
 from orcheo_storage.models.common import Page
 from orcheo_storage.models.history import HistoryStatus, RunHistoryRecord, RunHistoryStep
 from orcheo_storage.rules import history as history_rules
 from orcheo_storage.rules.jsonsafe import to_json_object
-from orcheo_storage.rules.pagination import check_limit
+from orcheo_storage.rules.pagination import check_limit, decode_time_cursor
 
 
 class MemoryHistoryStore:

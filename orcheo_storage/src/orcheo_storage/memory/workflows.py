@@ -13,7 +13,7 @@ from orcheo_storage.errors import (
     VersionNotFoundError,
     WorkflowNotFoundError,
 )
-from orcheo_storage.memory._paging import decode_time_cursor, newest_first_page
+from orcheo_storage.memory._paging import newest_first_page
 from orcheo_storage.memory._state import MemoryState, copy, sort_key_id
 from orcheo_storage.models.common import Page
 from orcheo_storage.models.listeners import ListenerStatus
@@ -31,7 +31,7 @@ from orcheo_storage.rules import runs as run_rules
 from orcheo_storage.rules import versions as version_rules
 from orcheo_storage.rules import workflows as workflow_rules
 from orcheo_storage.rules.handles import normalise_ref, ref_as_uuid
-from orcheo_storage.rules.pagination import check_limit
+from orcheo_storage.rules.pagination import check_limit, decode_time_cursor
 from orcheo_storage.rules.states import parse_state
 
 

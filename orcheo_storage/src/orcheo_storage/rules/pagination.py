@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from orcheo_storage.errors import ValidationError
@@ -29,6 +31,30 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
     if not isinstance(values, list) or len(values) != arity:
         raise ValidationError("malformed pagination cursor", field="cursor")
     return values
+
+
+def decode_time_cursor(
+    cursor: str | None, parse_key: Callable[[str], Any] = str
+) -> tuple[datetime, Any] | None:
+    """Decode a ``(timestamp, key)`` cursor: ``None`` for the first page.
+
+    The timestamp must carry its offset (every cursor made here does) and the key must
+    parse with ``parse_key`` (``uuid.UUID`` for entities keyed by id).
+
+    Raises:
+        ValidationError: the cursor is malformed (field ``cursor``).
+    """
+    if cursor is None:
+        return None
+    stamp, key = decode_cursor(cursor, 2)
+    try:
+        at = datetime.fromisoformat(str(stamp))
+        parsed = parse_key(str(key))
+    except (ValueError, TypeError):
+        raise ValidationError("malformed pagination cursor", field="cursor") from None
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValidationError("malformed pagination cursor", field="cursor")
+    return at, parsed
 
 
 def check_limit(limit: int, maximum: int = 10_000) -> int:

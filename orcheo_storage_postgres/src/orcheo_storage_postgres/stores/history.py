@@ -11,7 +11,7 @@ from orcheo_storage.jsoncodec import dumps
 from orcheo_storage.models.common import Page
 from orcheo_storage.models.history import HistoryStatus, RunHistoryRecord, RunHistoryStep
 from orcheo_storage.rules import history as rules
-from orcheo_storage.rules.pagination import check_limit, decode_cursor, encode_cursor
+from orcheo_storage.rules.pagination import check_limit, decode_time_cursor, encode_cursor
 from psycopg.types.json import Json
 
 from orcheo_storage_postgres._db import Db, q_all, q_one
@@ -158,9 +158,9 @@ class PostgresHistoryStore:
         check_limit(limit)
         params: dict[str, Any] = {"wf": workflow_id, "n": limit + 1}
         query = _LIST
-        if cursor is not None:
-            at, eid = decode_cursor(cursor, 2)
-            params.update(at=datetime.fromisoformat(str(at)), eid=str(eid))
+        after = decode_time_cursor(cursor)
+        if after is not None:
+            params.update(at=after[0], eid=after[1])
             query = _LIST_AFTER
         rows = await self._db.read_all(query, params)
         items = [HISTORIES.load(r) for r in rows[:limit]]

@@ -27,7 +27,7 @@ from orcheo_storage.models.workflows import (
 from orcheo_storage.rules import handles, runs, versions
 from orcheo_storage.rules import listeners as listener_rules
 from orcheo_storage.rules import workflows as wf_rules
-from orcheo_storage.rules.pagination import check_limit, decode_cursor, encode_cursor
+from orcheo_storage.rules.pagination import check_limit, decode_time_cursor, encode_cursor
 from orcheo_storage.rules.states import parse_state
 from orcheo_storage.rules.workflows import WorkflowChanges
 
@@ -355,9 +355,9 @@ class PostgresWorkflowRepository:
         check_limit(limit)
         params: dict[str, Any] = {"wf": workflow_id, "n": limit + 1}
         query = _LIST_RUNS
-        if cursor is not None:
-            at, rid = decode_cursor(cursor, 2)
-            params.update(at=datetime.fromisoformat(str(at)), rid=UUID(str(rid)))
+        after = decode_time_cursor(cursor, UUID)
+        if after is not None:
+            params.update(at=after[0], rid=after[1])
             query = _LIST_RUNS_AFTER
         async with self._db.connection() as conn:
             rows = await q_all(conn, query, params)
