@@ -162,6 +162,8 @@ class RemediationsModel:
         fingerprint: str,
         context: Row,
         now: datetime,
+        graph_format: str | None = None,
+        actor: str = "system",
     ) -> Row:
         row: Row = {
             "id": cid,
@@ -181,11 +183,11 @@ class RemediationsModel:
             "last_error": None,
             "claimed_by": None,
             "claimed_at": None,
-            "graph_format": None,
+            "graph_format": graph_format,
             "created_version_id": None,
             "created_at": now,
             "updated_at": now,
-            "audit_log": [audit("system", "remediation_created", now)],
+            "audit_log": [audit(actor, "remediation_created", now)],
         }
         self.candidates[cid] = row
         return row

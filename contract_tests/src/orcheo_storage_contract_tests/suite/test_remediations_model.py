@@ -56,6 +56,8 @@ class RemediationsMachine(ClockedStateMachine):
     def create(self, data: st.DataObject, fingerprint: str, context: dict[str, Any]) -> None:
         wid = data.draw(st.sampled_from(list(self.parents)))
         vid, rid = self.parents[wid]
+        graph_format = data.draw(st.sampled_from([None, "langgraph-script"]))
+        actor = data.draw(st.sampled_from(["system", "ops"]))
         got = self.call(
             self.store.create_candidate(
                 workflow_id=wid,
@@ -64,6 +66,8 @@ class RemediationsMachine(ClockedStateMachine):
                 fingerprint=fingerprint,
                 version_checksum="sum",
                 context=context,
+                graph_format=graph_format,
+                actor=actor,
             )
         )
         existing = self.model.open_with(fingerprint)
@@ -78,6 +82,8 @@ class RemediationsMachine(ClockedStateMachine):
             fingerprint=fingerprint,
             context=context,
             now=self.clock.now(),
+            graph_format=graph_format,
+            actor=actor,
         )
         assert_same(got, row, "create_candidate's result")
 
