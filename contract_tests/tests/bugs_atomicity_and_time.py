@@ -16,7 +16,6 @@ from orcheo_storage.clock import optional_utc, utcnow
 from orcheo_storage.errors import HandleConflictError, ValidationError
 from orcheo_storage.jsoncodec import JsonObject, JsonValue
 from orcheo_storage.memory import workflows as memory_workflows
-from orcheo_storage.memory._paging import decode_time_cursor
 from orcheo_storage.memory._state import MemoryState, copy, sort_key_id
 from orcheo_storage.memory.agentensor import MemoryAgentensorStore
 from orcheo_storage.memory.bulk import MemoryBulkTransfer
@@ -32,7 +31,7 @@ from orcheo_storage.models.tokens import ServiceToken
 from orcheo_storage.models.workflows import Workflow, WorkflowRun, WorkflowVersion
 from orcheo_storage.rules import history as history_rules
 from orcheo_storage.rules import listeners as listener_rules
-from orcheo_storage.rules.pagination import check_limit, encode_cursor
+from orcheo_storage.rules.pagination import check_limit, decode_time_cursor, encode_cursor
 from orcheo_storage.rules.workflows import WorkflowChanges
 
 # --- the bugs ------------------------------------------------------------------------------------
