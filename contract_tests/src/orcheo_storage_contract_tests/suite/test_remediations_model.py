@@ -122,13 +122,11 @@ class RemediationsMachine(ClockedStateMachine):
     ) -> None:
         target = status
         cid = data.draw(st.sampled_from(list(self.model.candidates)))
-        wid = self.model.candidates[cid]["workflow_id"]
         outcome = {
             "action": "act",
             "developer_note": note_text,
             "artifacts": {"a": 2.0},
             "validation_result": None if note_text is None else {"ok": True, "n": 2.0},
-            "created_version_id": None if note_text is None else self.parents[wid][0],
         }
         call = self.store.transition_candidate(cid, target, actor=actor, **outcome)
         row = self.model.transition(cid, target, outcome, self.clock.now(), actor)
