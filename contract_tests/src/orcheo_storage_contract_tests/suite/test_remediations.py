@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
+from orcheo_storage.clock import ManualClock, use_clock
 from orcheo_storage.errors import (
     InvalidTransitionError,
     RemediationNotFoundError,
@@ -126,6 +128,21 @@ async def test_claim_next_takes_the_oldest_pending(storage: Storage) -> None:
     third = await storage.remediations.claim_next(worker_id="w3")
     assert third is not None
     assert await storage.remediations.claim_next(worker_id="w4") is None
+
+
+async def test_claim_and_list_break_created_at_ties_by_id(storage: Storage) -> None:
+    """Candidates created at one instant: claims take them in id order, lists newest first
+    by (created_at, id) descending, so the greater id comes first."""
+    version = await make_version(storage)
+    clock = ManualClock(datetime(2031, 5, 6, 7, 8, 9, 123457, tzinfo=UTC))
+    with use_clock(clock):
+        made = [await candidate(storage, version, f"tie{i}") for i in range(4)]
+        assert len({c.created_at for c in made}) == 1
+        by_id = sorted(made, key=lambda c: str(c.id))
+        listed = await storage.remediations.list_candidates()
+        assert [c.id for c in listed] == [c.id for c in reversed(by_id)]
+        claimed = [await storage.remediations.claim_next(worker_id="w") for _ in made]
+        assert [c.id if c else None for c in claimed] == [c.id for c in by_id]
 
 
 async def test_attempt_cap(storage: Storage) -> None:
