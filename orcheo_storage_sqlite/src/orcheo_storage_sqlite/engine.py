@@ -20,7 +20,9 @@ Design (measured against aiosqlite in ``benchmarks/sqlite_bench.py``):
   serialised by the GIL anyway, and 100 reading tasks measured the same reads/s with one
   slot as with one per thread), and a read job about to start waits while a write
   transaction is running, for at most :data:`WRITER_PRIORITY_S` (reads are delayed, never
-  starved).
+  starved). And on the event loop, while writes are pending, only a few reads are in
+  flight (:mod:`orcheo_storage_sqlite.admission`): the loop thread itself otherwise keeps
+  the GIL busy with reading tasks.
 * Lock errors ("database is locked") are retried with backoff inside the busy timeout
   and become :class:`~orcheo_storage.errors.BackendBusyError` only after it.
 * Cancellation: the transaction runs on its thread to the end whatever happens to the
@@ -51,6 +53,7 @@ from orcheo_storage.errors import (
 )
 
 from orcheo_storage_sqlite._errors import first_line, is_busy, translate
+from orcheo_storage_sqlite.admission import gate
 
 SQLITE_NOTADB = 26
 
@@ -283,11 +286,13 @@ class Database:
             StorageError: what the job raised, or the translation of a driver error;
                 ``BackendBusyError`` when the lock stayed taken past the busy timeout.
         """
-        return await self._submit(self._writer_pool, self._run_write, job)
+        return await gate().write(lambda: self._submit(self._writer_pool, self._run_write, job))
 
     async def read(self, job: Job[T], *, snapshot: bool = False) -> T:
         """Run ``job`` on a reader connection (in one read transaction when ``snapshot``)."""
-        return await self._submit(self._reader_pool, self._run_read, job, snapshot)
+        return await gate().read(
+            lambda: self._submit(self._reader_pool, self._run_read, job, snapshot)
+        )
 
     async def _submit(self, pool: ThreadPoolExecutor, runner: Callable[..., T], *args: object) -> T:
         if self._closed:

@@ -132,10 +132,11 @@ class SqliteVaultRecordStore:
         return _load_credential(row)
 
     async def list_credentials(self) -> list[StoredCredential]:
-        rows = await self._db.read(
-            lambda conn: conn.execute(f"{_SELECT} ORDER BY created_at, id").fetchall()
-        )
-        return [_load_credential(r) for r in rows]
+        def job(conn: sqlite3.Connection) -> list[StoredCredential]:
+            rows = conn.execute(f"{_SELECT} ORDER BY created_at, id").fetchall()
+            return [_load_credential(r) for r in rows]
+
+        return await self._db.read(job)
 
     async def delete_credential(self, credential_id: UUID) -> None:
         def job(conn: sqlite3.Connection) -> None:
