@@ -44,6 +44,28 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+async def write_then_reads(
+    extra: int,
+) -> tuple[Ops, asyncio.Task[str], list[str], dict[str, asyncio.Task[str]]]:
+    """A write held pending, then ``READS_BESIDE_WRITES + extra`` reads arriving behind it."""
+    ops = Ops()
+    ops.op("w")
+    write = asyncio.create_task(gate().write(ops.start("w")))
+    await settle()
+    names = [f"r{i}" for i in range(READS_BESIDE_WRITES + extra)]
+    for n in names:
+        ops.op(n)
+    reads = {n: asyncio.create_task(gate().read(ops.start(n))) for n in names}
+    await settle()
+    return ops, write, names, reads
+
+
+def finish_all(ops: Ops, names: list[str]) -> None:
+    ops.finish("w")
+    for n in names:
+        ops.finish(n)
+
+
 async def test_reads_are_not_bounded_without_writes() -> None:
     ops = Ops()
     names = [f"r{i}" for i in range(READS_BESIDE_WRITES * 3)]
@@ -58,15 +80,7 @@ async def test_reads_are_not_bounded_without_writes() -> None:
 
 
 async def test_reads_in_flight_are_bounded_while_a_write_is_pending() -> None:
-    ops = Ops()
-    ops.op("w")
-    write = asyncio.create_task(gate().write(ops.start("w")))
-    await settle()
-    names = [f"r{i}" for i in range(READS_BESIDE_WRITES + 3)]
-    for n in names:
-        ops.op(n)
-    reads = [asyncio.create_task(gate().read(ops.start(n))) for n in names]
-    await settle()
+    ops, write, names, reads = await write_then_reads(3)
     # the first arrivals run; the rest wait, in arrival order
     assert ops.started == ["w", *names[:READS_BESIDE_WRITES]]
     ops.finish(names[0])
@@ -80,21 +94,13 @@ async def test_reads_in_flight_are_bounded_while_a_write_is_pending() -> None:
     for n in names:
         ops.finish(n)
     assert await write == "w"
-    assert await asyncio.gather(*reads) == names
+    assert await asyncio.gather(*reads.values()) == names
     state = gate()
     assert (state.reads, state.writes, len(state.waiting)) == (0, 0, 0)
 
 
 async def test_a_cancelled_waiting_read_gives_nothing_away() -> None:
-    ops = Ops()
-    ops.op("w")
-    write = asyncio.create_task(gate().write(ops.start("w")))
-    await settle()
-    names = [f"r{i}" for i in range(READS_BESIDE_WRITES + 2)]
-    for n in names:
-        ops.op(n)
-    reads = {n: asyncio.create_task(gate().read(ops.start(n))) for n in names}
-    await settle()
+    ops, write, names, reads = await write_then_reads(2)
     parked = names[READS_BESIDE_WRITES]
     reads[parked].cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -104,9 +110,7 @@ async def test_a_cancelled_waiting_read_gives_nothing_away() -> None:
     # the place freed by r0 goes to the next read still waiting, not to the cancelled one
     assert parked not in ops.started
     assert ops.started[-1] == names[READS_BESIDE_WRITES + 1]
-    ops.finish("w")
-    for n in names:
-        ops.finish(n)
+    finish_all(ops, names)
     await write
     await asyncio.gather(*(t for n, t in reads.items() if n != parked))
     state = gate()
@@ -114,15 +118,7 @@ async def test_a_cancelled_waiting_read_gives_nothing_away() -> None:
 
 
 async def test_a_read_admitted_and_cancelled_at_once_returns_its_place() -> None:
-    ops = Ops()
-    ops.op("w")
-    write = asyncio.create_task(gate().write(ops.start("w")))
-    await settle()
-    names = [f"r{i}" for i in range(READS_BESIDE_WRITES + 2)]
-    for n in names:
-        ops.op(n)
-    reads = {n: asyncio.create_task(gate().read(ops.start(n))) for n in names}
-    await settle()
+    ops, write, names, reads = await write_then_reads(2)
     first_waiting, second_waiting = names[READS_BESIDE_WRITES:]
     ops.finish(names[0])
     await asyncio.sleep(0)  # r0 completes and hands its place to the first waiting read...
@@ -133,9 +129,7 @@ async def test_a_read_admitted_and_cancelled_at_once_returns_its_place() -> None
     assert first_waiting not in ops.started
     assert second_waiting in ops.started
     assert gate().reads == READS_BESIDE_WRITES
-    ops.finish("w")
-    for n in names:
-        ops.finish(n)
+    finish_all(ops, names)
     await write
     await asyncio.gather(*(t for n, t in reads.items() if n != first_waiting))
     assert (gate().reads, gate().writes) == (0, 0)
