@@ -169,6 +169,7 @@ class MemoryState:
     histories_by_workflow: dict[str, list[tuple[datetime, str]]] = field(default_factory=dict)
     items_by_thread: dict[str, set[str]] = field(default_factory=dict)
     _cipher: VaultCipher | None = None
+    closed: bool = False
 
     @property
     def cipher(self) -> VaultCipher:

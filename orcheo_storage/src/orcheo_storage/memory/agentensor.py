@@ -8,12 +8,14 @@ from uuid import UUID
 from orcheo_storage.clock import utcnow
 from orcheo_storage.errors import CheckpointNotFoundError, DuplicateError
 from orcheo_storage.jsoncodec import normalise_object
+from orcheo_storage.memory._lifecycle import refuses_when_closed
 from orcheo_storage.memory._state import MemoryState, copy
 from orcheo_storage.models.agentensor import AgentensorCheckpoint
 from orcheo_storage.rules import agentensor as agentensor_rules
 from orcheo_storage.rules.pagination import check_limit
 
 
+@refuses_when_closed
 class MemoryAgentensorStore:
     """:class:`~orcheo_storage.protocols.agentensor.AgentensorStore` over a session's state."""
 

@@ -8,6 +8,7 @@ from typing import Any
 from orcheo_storage.errors import DuplicateError, UnsupportedError, ValidationError
 from orcheo_storage.jsoncodec import JsonObject, JsonValue, check_text
 from orcheo_storage.memory._changes import apply_changes
+from orcheo_storage.memory._lifecycle import refuses_when_closed
 from orcheo_storage.memory._rows import CORE_TABLES, TableSpec
 from orcheo_storage.memory._state import MemoryState
 from orcheo_storage.migration.canonical import row_key
@@ -32,6 +33,7 @@ def _spec(table: str) -> TableSpec:
     return CORE_TABLES[table]
 
 
+@refuses_when_closed
 class MemoryBulkTransfer:
     """:class:`~orcheo_storage.protocols.backend.BulkTransfer` over a session's state.
 

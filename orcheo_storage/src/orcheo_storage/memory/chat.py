@@ -16,6 +16,7 @@ from orcheo_storage.errors import (
 )
 from orcheo_storage.jsoncodec import check_text, normalise_json, normalise_object
 from orcheo_storage.memory._chatkit import Attachment, Page, Store, ThreadItem, ThreadMetadata
+from orcheo_storage.memory._lifecycle import refuses_when_closed
 from orcheo_storage.memory._state import AttachmentRow, ItemRow, MemoryState, ThreadRow, copy
 from orcheo_storage.models.chat import ChatContext, PruneResult
 from orcheo_storage.rules import chat as chat_rules
@@ -61,6 +62,7 @@ def _texts(value: Any) -> list[str]:
     return []
 
 
+@refuses_when_closed
 @chat_rules.accepts_mapping_context
 class MemoryChatStore(Store[ChatContext]):
     """A ChatKit ``Store`` (plus the :class:`~orcheo_storage.protocols.chat.ChatStore`

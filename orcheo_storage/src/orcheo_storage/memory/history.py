@@ -7,6 +7,7 @@ from typing import Any
 
 from orcheo_storage.clock import optional_utc, utcnow
 from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError, ValidationError
+from orcheo_storage.memory._lifecycle import refuses_when_closed
 from orcheo_storage.memory._paging import newest_first_page
 from orcheo_storage.memory._state import MemoryState, copy
 from orcheo_storage.models.common import Page
@@ -16,6 +17,7 @@ from orcheo_storage.rules.jsonsafe import to_json_object
 from orcheo_storage.rules.pagination import check_limit, decode_time_cursor
 
 
+@refuses_when_closed
 class MemoryHistoryStore:
     """:class:`~orcheo_storage.protocols.history.HistoryStore` over a session's state."""
 

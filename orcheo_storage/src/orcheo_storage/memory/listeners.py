@@ -12,6 +12,7 @@ from orcheo_storage.errors import (
     VersionNotFoundError,
 )
 from orcheo_storage.jsoncodec import check_text
+from orcheo_storage.memory._lifecycle import refuses_when_closed
 from orcheo_storage.memory._state import MemoryState, copy, copy_in, sort_key_id
 from orcheo_storage.memory.workflows import build_run, require_workflow
 from orcheo_storage.models.common import build
@@ -34,6 +35,7 @@ def _ordered(subs: list[ListenerSubscription]) -> list[ListenerSubscription]:
     return [copy(s) for s in sorted(subs, key=lambda s: sort_key_id(s.created_at, s.id))]
 
 
+@refuses_when_closed
 class MemoryListenerStore:
     """:class:`~orcheo_storage.protocols.coordination.ListenerStore` over a session's state."""
 

@@ -8,6 +8,7 @@ from uuid import UUID
 from orcheo_storage.clock import utcnow
 from orcheo_storage.errors import RemediationNotFoundError, ValidationError
 from orcheo_storage.jsoncodec import check_text
+from orcheo_storage.memory._lifecycle import refuses_when_closed
 from orcheo_storage.memory._state import MemoryState, copy, sort_key_id
 from orcheo_storage.memory.workflows import require_workflow
 from orcheo_storage.models.remediations import RemediationCandidate, RemediationStatus
@@ -24,6 +25,7 @@ def _key(candidate: RemediationCandidate) -> tuple[Any, str]:
     return sort_key_id(candidate.created_at, candidate.id)
 
 
+@refuses_when_closed
 class MemoryRemediationStore:
     """:class:`~orcheo_storage.protocols.coordination.RemediationStore` over a session's state."""
 

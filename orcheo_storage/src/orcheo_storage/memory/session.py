@@ -12,6 +12,7 @@ from typing import Any
 
 from orcheo_storage.crypto import VaultCipher
 from orcheo_storage.errors import BackendUnavailableError, UnsupportedError
+from orcheo_storage.memory._lifecycle import CLOSED_MESSAGE
 from orcheo_storage.memory._state import MemoryState
 from orcheo_storage.memory.agentensor import MemoryAgentensorStore
 from orcheo_storage.memory.bulk import MemoryBulkTransfer
@@ -58,7 +59,7 @@ class MemorySession:
 
     def _open_state(self) -> MemoryState:
         if self._state is None:
-            raise BackendUnavailableError("the memory storage session is closed")
+            raise BackendUnavailableError(CLOSED_MESSAGE)
         return self._state
 
     def workflows(self) -> MemoryWorkflowRepository:
@@ -131,5 +132,7 @@ class MemorySession:
         return []
 
     async def close(self) -> None:
-        """Drop every stored record. Idempotent."""
+        """Drop every stored record; stores handed out before refuse later calls. Idempotent."""
+        if self._state is not None:
+            self._state.closed = True
         self._state = None

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from orcheo_storage.clock import optional_utc, utcnow
 from orcheo_storage.errors import DuplicateError, TokenNotFoundError
+from orcheo_storage.memory._lifecycle import refuses_when_closed
 from orcheo_storage.memory._state import MemoryState, copy, copy_in
 from orcheo_storage.models.common import build
 from orcheo_storage.models.tokens import ServiceToken, TokenAuditEvent
@@ -13,6 +14,7 @@ from orcheo_storage.rules.pagination import check_limit
 from orcheo_storage.rules.tokens import hashes_equal, stamp_created
 
 
+@refuses_when_closed
 class MemoryServiceTokenStore:
     """:class:`~orcheo_storage.protocols.tokens.ServiceTokenStore` over a session's state."""
 

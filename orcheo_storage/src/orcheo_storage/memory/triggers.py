@@ -8,12 +8,14 @@ from uuid import UUID
 
 from orcheo_storage.clock import ensure_utc, optional_utc
 from orcheo_storage.errors import CronTriggerNotFoundError
+from orcheo_storage.memory._lifecycle import refuses_when_closed
 from orcheo_storage.memory._state import MemoryState, copy
 from orcheo_storage.memory.workflows import require_workflow
 from orcheo_storage.models.triggers import CronConfig, RetryPolicy, WebhookConfig
 from orcheo_storage.rules import triggers as trigger_rules
 
 
+@refuses_when_closed
 class MemoryTriggerStore:
     """:class:`~orcheo_storage.protocols.coordination.TriggerStore` over a session's state.
 

@@ -11,6 +11,7 @@ from orcheo_storage.errors import (
     DuplicateError,
     TemplateNotFoundError,
 )
+from orcheo_storage.memory._lifecycle import refuses_when_closed
 from orcheo_storage.memory._state import MemoryState, copy, copy_in, sort_key_id
 from orcheo_storage.models.vault import (
     CredentialTemplate,
@@ -21,6 +22,7 @@ from orcheo_storage.models.vault import (
 from orcheo_storage.rules.alerts import merge_open_alert
 
 
+@refuses_when_closed
 class MemoryVaultRecordStore:
     """:class:`~orcheo_storage.protocols.vault.VaultRecordStore` over a session's state."""
 

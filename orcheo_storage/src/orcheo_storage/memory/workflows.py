@@ -13,6 +13,7 @@ from orcheo_storage.errors import (
     VersionNotFoundError,
     WorkflowNotFoundError,
 )
+from orcheo_storage.memory._lifecycle import refuses_when_closed
 from orcheo_storage.memory._paging import newest_first_page
 from orcheo_storage.memory._state import MemoryState, copy, sort_key_id
 from orcheo_storage.models.common import Page
@@ -82,6 +83,7 @@ def _run_status(target: RunStatus | str) -> RunStatus:
     return parse_state(RunStatus, target, entity="run", field="target")
 
 
+@refuses_when_closed
 class MemoryWorkflowRepository:
     """:class:`~orcheo_storage.protocols.workflows.WorkflowRepository` over a session's state."""
 
