@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from orcheo_storage.clock import optional_utc, utcnow
-from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError, ValidationError
+from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError
 from orcheo_storage.models.common import Page
 from orcheo_storage.models.history import HistoryStatus, RunHistoryRecord, RunHistoryStep
 from orcheo_storage.rules import history as history_rules
-from orcheo_storage.rules.pagination import check_limit
+from orcheo_storage.rules.pagination import check_after_index, check_limit
 
 from orcheo_storage_sqlite._shared import decode_time_cursor, time_cursor
 from orcheo_storage_sqlite.codec import from_ts, jdump, jload, ts
@@ -149,8 +149,7 @@ class SqliteHistoryStore:
         self, execution_id: str, *, after_index: int = -1, limit: int = 500
     ) -> list[RunHistoryStep]:
         check_limit(limit)
-        if after_index < -1:
-            raise ValidationError("after_index must be at least -1", field="after_index")
+        check_after_index(after_index)
 
         def job(conn: sqlite3.Connection) -> list[RunHistoryStep]:
             if conn.execute(_EXISTS, (execution_id,)).fetchone() is None:

@@ -234,6 +234,20 @@ async def test_list_steps_pages_large_traces(storage: Storage) -> None:
 
 
 @pytest.mark.asyncio
+async def test_list_steps_refuses_a_position_below_minus_one(storage: Storage) -> None:
+    """-1 is "from the start"; below it there is no position (not "every step", not the last)."""
+    eid = execution_id()
+    await storage.history.start_run(execution_id=eid, workflow_id="wf")
+    for n in range(3):
+        await storage.history.append_step(eid, {"n": n})
+    assert [s.index for s in await storage.history.list_steps(eid, after_index=-1)] == [0, 1, 2]
+    for bad in (-2, -3, -1000):
+        with pytest.raises(ValidationError, match="after_index must be at least -1") as caught:
+            await storage.history.list_steps(eid, after_index=bad)
+        assert caught.value.field == "after_index"
+
+
+@pytest.mark.asyncio
 async def test_large_trace_round_trips_and_pages(storage: Storage) -> None:
     eid = execution_id()
     await storage.history.start_run(execution_id=eid, workflow_id="wf")

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from orcheo_storage.clock import optional_utc, utcnow
-from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError, ValidationError
+from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError
 from orcheo_storage.memory._lifecycle import refuses_when_closed
 from orcheo_storage.memory._paging import newest_first_page
 from orcheo_storage.memory._state import MemoryState, copy
@@ -14,7 +14,7 @@ from orcheo_storage.models.common import Page
 from orcheo_storage.models.history import HistoryStatus, RunHistoryRecord, RunHistoryStep
 from orcheo_storage.rules import history as history_rules
 from orcheo_storage.rules.jsonsafe import to_json_object
-from orcheo_storage.rules.pagination import check_limit, decode_time_cursor
+from orcheo_storage.rules.pagination import check_after_index, check_limit, decode_time_cursor
 
 
 @refuses_when_closed
@@ -107,8 +107,7 @@ class MemoryHistoryStore:
         self, execution_id: str, *, after_index: int = -1, limit: int = 500
     ) -> list[RunHistoryStep]:
         check_limit(limit)
-        if after_index < -1:
-            raise ValidationError("after_index must be at least -1", field="after_index")
+        check_after_index(after_index)
         self._require(execution_id)
         steps = self._state.steps[execution_id]
         return [copy(s) for s in steps[after_index + 1 : after_index + 1 + limit]]

@@ -57,6 +57,19 @@ def decode_time_cursor(
     return at, parsed
 
 
+def check_after_index(after_index: int) -> int:
+    """A step-list position: ``-1`` (from the start) or the index of a step already seen.
+
+    Raises:
+        ValidationError: below ``-1`` (no position, so no answer: a literal reading of
+            "index > after_index" would return every step for ``-2`` while slicing
+            backends would return the last one).
+    """
+    if after_index < -1:
+        raise ValidationError("after_index must be at least -1", field="after_index")
+    return after_index
+
+
 def check_limit(limit: int, maximum: int = 10_000) -> int:
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1 or limit > maximum:
         raise ValidationError(f"limit must be an integer between 1 and {maximum}", field="limit")

@@ -11,7 +11,12 @@ from orcheo_storage.jsoncodec import dumps
 from orcheo_storage.models.common import Page
 from orcheo_storage.models.history import HistoryStatus, RunHistoryRecord, RunHistoryStep
 from orcheo_storage.rules import history as rules
-from orcheo_storage.rules.pagination import check_limit, decode_time_cursor, encode_cursor
+from orcheo_storage.rules.pagination import (
+    check_after_index,
+    check_limit,
+    decode_time_cursor,
+    encode_cursor,
+)
 from psycopg.types.json import Json
 
 from orcheo_storage_postgres._db import Db, q_all, q_one
@@ -146,6 +151,7 @@ class PostgresHistoryStore:
         self, execution_id: str, *, after_index: int = -1, limit: int = 500
     ) -> list[RunHistoryStep]:
         check_limit(limit)
+        check_after_index(after_index)
         async with self._db.connection() as conn:
             rows = await q_all(conn, _STEPS, {"id": execution_id, "after": after_index, "n": limit})
             if not rows and await q_one(conn, _EXISTS, (execution_id,)) is None:
