@@ -1,8 +1,8 @@
 """Contract: a closed storage refuses work with a typed error, through stores kept from it.
 
-An application may keep a store object (``storage.workflows``) longer than the
-``open_storage`` block that gave it. Once the block has closed the backend session, every
-call through such a store is a :class:`~orcheo_storage.errors.BackendUnavailableError`
+An application may keep a store object (``storage.workflows``), or the storage itself,
+longer than the ``open_storage`` block that gave it. Once the block has closed the backend
+session, every call through such a store, or a store asked of the closed storage, is a :class:`~orcheo_storage.errors.BackendUnavailableError`
 whose message says the session is closed: never a result from records the session has
 dropped, never a raw driver or attribute error.
 """
@@ -64,3 +64,6 @@ async def test_a_store_kept_past_close_refuses_calls(
         await read()  # works while open
     with pytest.raises(BackendUnavailableError, match="closed"):
         await read()
+    # and a store asked of the closed storage afterwards
+    with pytest.raises(BackendUnavailableError, match="closed"):
+        await harmless_read(storage, subsystem)()
