@@ -180,6 +180,21 @@ async def test_cron_dispatch_compare_and_set(storage: Storage) -> None:
     assert assert_utc(stored).microsecond == 123456
 
 
+async def test_cron_dispatch_of_an_unknown_workflow_records_nothing(storage: Storage) -> None:
+    """A first slot needs the workflow (SQLite and PostgreSQL hold it by a foreign key); a
+    compare-and-set against a slot never recorded is simply lost."""
+    unknown = uuid.uuid4()
+    with raises(WorkflowNotFoundError, f"workflow not found: {unknown}"):
+        await storage.triggers.advance_cron_dispatch(unknown, expected=None, new=T0)
+    assert (
+        await storage.triggers.advance_cron_dispatch(
+            unknown, expected=T0, new=T0 + timedelta(minutes=5)
+        )
+        is False
+    )
+    assert await storage.triggers.get_last_dispatched(unknown) is None
+
+
 async def test_cron_dispatch_reads_offsets_and_naive_times_as_utc(storage: Storage) -> None:
     workflow = await make_workflow(storage)
     paris = datetime(2024, 5, 1, 10, 30, 0, 123456, tzinfo=timezone(timedelta(hours=2)))

@@ -87,6 +87,9 @@ class MemoryTriggerStore:
         current = self._state.cron_dispatch.get(workflow_id)
         if not trigger_rules.cron_slot_advances(current, expected_utc, new_utc):
             return False
+        # A slot is recorded for an existing workflow only (SQLite and PostgreSQL refuse the
+        # row by its foreign key).
+        require_workflow(self._state, workflow_id)
         self._state.cron_dispatch[workflow_id] = new_utc
         return True
 
