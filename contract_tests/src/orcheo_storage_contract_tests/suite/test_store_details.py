@@ -1,0 +1,42 @@
+"""Contract: details of the stores that the state machines do not pin, found by mutation testing.
+
+Each example checks one value a caller gives and reads back, or one rule of DOMAIN.md that a
+backend could drop and still pass the machines (``MUTATION.md``, SQLite store modules).
+"""
+
+from __future__ import annotations
+
+import pytest
+from orcheo_storage.errors import ValidationError
+from orcheo_storage.storage import Storage
+
+from orcheo_storage_contract_tests._support import raises
+
+# --- agentensor ---------------------------------------------------------------------------------
+
+
+@pytest.mark.orcheo_subsystem("agentensor")
+async def test_a_checkpoint_keeps_its_artifact_url(storage: Storage) -> None:
+    store = storage.agentensor
+    url = "s3://bucket/run-7/model.bin"
+    made = await store.record_checkpoint(workflow_id="wf", artifact_url=url, config_version=4)
+    assert (made.artifact_url, made.config_version) == (url, 4)
+    assert (await store.get_checkpoint(made.id)).artifact_url == url
+    assert [c.artifact_url for c in await store.list_checkpoints("wf")] == [url]
+    latest = await store.latest_checkpoint("wf")
+    assert latest is not None
+    assert latest.artifact_url == url
+    plain = await store.record_checkpoint(workflow_id="wf")
+    assert plain.artifact_url is None
+    assert (await store.get_checkpoint(plain.id)).artifact_url is None
+
+
+@pytest.mark.orcheo_subsystem("agentensor")
+@pytest.mark.parametrize("field", ["metrics_contains", "metadata_contains"])
+@pytest.mark.parametrize("fragment", [[1], "score", 3])
+async def test_a_containment_filter_must_be_an_object(
+    storage: Storage, field: str, fragment: object
+) -> None:
+    await storage.agentensor.record_checkpoint(workflow_id="wf", metrics={"a": 1})
+    with raises(ValidationError, f"{field}: must be a JSON object"):
+        await storage.agentensor.list_checkpoints("wf", **{field: fragment})  # type: ignore[arg-type]
