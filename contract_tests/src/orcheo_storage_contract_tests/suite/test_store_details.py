@@ -10,7 +10,7 @@ import pytest
 from orcheo_storage.errors import ValidationError
 from orcheo_storage.storage import Storage
 
-from orcheo_storage_contract_tests._support import raises
+from orcheo_storage_contract_tests._support import execution_id, raises
 
 # --- agentensor ---------------------------------------------------------------------------------
 
@@ -40,3 +40,17 @@ async def test_a_containment_filter_must_be_an_object(
     await storage.agentensor.record_checkpoint(workflow_id="wf", metrics={"a": 1})
     with raises(ValidationError, f"{field}: must be a JSON object"):
         await storage.agentensor.list_checkpoints("wf", **{field: fragment})  # type: ignore[arg-type]
+
+
+# --- history ------------------------------------------------------------------------------------
+
+
+@pytest.mark.orcheo_subsystem("history")
+async def test_list_steps_returns_500_steps_by_default(storage: Storage) -> None:
+    eid = execution_id()
+    await storage.history.start_run(execution_id=eid, workflow_id="wf")
+    for n in range(501):
+        await storage.history.append_step(eid, {"n": n})
+    steps = await storage.history.list_steps(eid)
+    assert [s.index for s in steps] == list(range(500))
+    assert [s.index for s in await storage.history.list_steps(eid, after_index=499)] == [500]
