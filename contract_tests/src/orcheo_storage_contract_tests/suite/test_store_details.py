@@ -7,7 +7,7 @@ backend could drop and still pass the machines (``MUTATION.md``, SQLite store mo
 from __future__ import annotations
 
 import pytest
-from orcheo_storage.errors import ValidationError
+from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError, ValidationError
 from orcheo_storage.storage import Storage
 
 from orcheo_storage_contract_tests._support import execution_id, raises
@@ -54,3 +54,37 @@ async def test_list_steps_returns_500_steps_by_default(storage: Storage) -> None
     steps = await storage.history.list_steps(eid)
     assert [s.index for s in steps] == list(range(500))
     assert [s.index for s in await storage.history.list_steps(eid, after_index=499)] == [500]
+
+
+@pytest.mark.orcheo_subsystem("history")
+async def test_history_errors_name_the_execution(storage: Storage) -> None:
+    history = storage.history
+    eid = execution_id()
+    await history.start_run(execution_id=eid, workflow_id="wf")
+    with raises(DuplicateError, f"run history already exists: {eid}"):
+        await history.start_run(execution_id=eid, workflow_id="other")
+    missing = f"{eid}-missing"
+    for call in (
+        history.list_steps(missing),
+        history.list_steps(missing, after_index=3, limit=1),
+        history.append_step(missing, {"n": 1}),
+        history.get_history(missing),
+        history.get_history(missing, include_steps=False),
+        history.mark_completed(missing),
+        history.mark_failed(missing, "boom"),
+        history.mark_cancelled(missing, reason="stop"),
+    ):
+        with raises(ExecutionNotFoundError, f"run history not found: {missing}") as info:
+            await call
+        assert info.value.key == missing
+
+
+@pytest.mark.orcheo_subsystem("history")
+async def test_list_histories_returns_50_by_default(storage: Storage) -> None:
+    for _ in range(51):
+        await storage.history.start_run(execution_id=execution_id(), workflow_id="wf")
+    first = await storage.history.list_histories("wf")
+    assert len(first.items) == 50
+    assert first.next_cursor is not None
+    rest = await storage.history.list_histories("wf", cursor=first.next_cursor)
+    assert (len(rest.items), rest.next_cursor) == (1, None)
