@@ -1,4 +1,5 @@
-"""Contract: the vault record store's list orders, ties included (DOMAIN.md section 6).
+"""Contract: the vault record store's list orders, ties included, and name uniqueness
+(DOMAIN.md section 6).
 
 Credentials and templates list oldest first, alerts newest first; equal ``created_at`` is
 broken by the id (ascending, or descending for alerts). Written so that creation order, id
@@ -11,6 +12,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from orcheo_storage.errors import DuplicateError
+from orcheo_storage.models.vault import EncryptedSecret
 from orcheo_storage.storage import Storage
 
 pytestmark = pytest.mark.orcheo_subsystem("vault")
@@ -63,3 +66,28 @@ async def test_alerts_list_newest_first_ties_by_id(storage: Storage) -> None:
     assert [a.id.int for a in listed] == OLDEST_FIRST[::-1]
     everything = await records.list_alerts(include_acknowledged=True)
     assert [a.id.int for a in everything] == [*OLDEST_FIRST[::-1], made.id.int]  # made: now < T0
+
+
+async def test_names_differing_only_after_upper_casing_are_distinct(storage: Storage) -> None:
+    """Uniqueness is by the lower-cased name: "Straße" and "STRASSE" are different names
+    (their upper-cased forms are equal), while a case variant of either collides."""
+    vault = storage.vault
+    await vault.create_credential(name="Straße", provider="p", secret="1", actor="x")
+    await vault.create_credential(name="STRASSE", provider="p", secret="2", actor="x")
+    names = sorted(c.name for c in await vault.list_credentials())
+    assert names == ["STRASSE", "Straße"]
+    with pytest.raises(DuplicateError):
+        await vault.create_credential(name="strasse", provider="p", secret="3", actor="x")
+    with pytest.raises(DuplicateError):
+        await vault.create_credential(name="STRAßE", provider="p", secret="4", actor="x")
+
+
+async def test_a_key_check_keeps_its_algorithm(storage: Storage) -> None:
+    records = storage.vault.records
+    check = EncryptedSecret(algorithm="other-aead.v9", key_id="spare-key", ciphertext="Y2hlY2s=")
+    assert await records.add_key_check("spare-key", check) == check
+    assert await records.get_key_check("spare-key") == check
+    # first writer wins: a second check for the key id changes nothing
+    later = check.model_copy(update={"algorithm": "aes256-gcm.v1", "ciphertext": "b3RoZXI="})
+    assert await records.add_key_check("spare-key", later) == check
+    assert await records.get_key_check("spare-key") == check
