@@ -6,11 +6,19 @@ backend could drop and still pass the machines (``MUTATION.md``, SQLite store mo
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
 import pytest
-from orcheo_storage.errors import DuplicateError, ExecutionNotFoundError, ValidationError
+from orcheo_storage.errors import (
+    DuplicateError,
+    ExecutionNotFoundError,
+    SubscriptionNotFoundError,
+    ValidationError,
+)
 from orcheo_storage.storage import Storage
 
-from orcheo_storage_contract_tests._support import execution_id, raises
+from orcheo_storage_contract_tests._support import execution_id, make_version, raises
 
 # --- agentensor ---------------------------------------------------------------------------------
 
@@ -88,3 +96,28 @@ async def test_list_histories_returns_50_by_default(storage: Storage) -> None:
     assert first.next_cursor is not None
     rest = await storage.history.list_histories("wf", cursor=first.next_cursor)
     assert (len(rest.items), rest.next_cursor) == (1, None)
+
+
+# --- listeners ----------------------------------------------------------------------------------
+
+
+@pytest.mark.orcheo_subsystem("listeners")
+async def test_listener_errors_name_the_subscription(storage: Storage) -> None:
+    listeners = storage.listeners
+    version = await make_version(storage)
+    missing = uuid.UUID(int=77)
+    for call in (
+        listeners.get_subscription(missing),
+        listeners.record_event(missing, at=datetime(2030, 1, 1, tzinfo=UTC)),
+        listeners.update_subscription_status(missing, "paused", actor="a"),
+        listeners.save_cursor(missing, fields={"offset": 1}),
+        listeners.record_dedupe(missing, "k", window_seconds=5),
+        listeners.dispatch_event(
+            missing, "k", window_seconds=5, workflow_version_id=version.id, triggered_by="t"
+        ),
+    ):
+        with raises(
+            SubscriptionNotFoundError, f"listener subscription not found: {missing}"
+        ) as info:
+            await call
+        assert info.value.key == missing
