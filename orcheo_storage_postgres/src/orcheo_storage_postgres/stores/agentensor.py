@@ -7,6 +7,7 @@ from uuid import UUID
 
 from orcheo_storage.clock import utcnow
 from orcheo_storage.errors import CheckpointNotFoundError, DuplicateError
+from orcheo_storage.jsoncodec import normalise_object
 from orcheo_storage.models.agentensor import AgentensorCheckpoint
 from orcheo_storage.rules import agentensor as rules
 from orcheo_storage.rules.pagination import check_limit
@@ -103,13 +104,14 @@ class PostgresAgentensorStore:
         metadata_contains: dict[str, Any] | None = None,
     ) -> list[AgentensorCheckpoint]:
         check_limit(limit)
+        # The core's rule, as the other backends: a filter is a JSON object (or None).
+        metrics = normalise_object(metrics_contains, "metrics_contains")
+        metadata = normalise_object(metadata_contains, "metadata_contains")
         params: dict[str, Any] = {"wf": workflow_id, "n": limit}
         query = _LIST
-        if metrics_contains is not None or metadata_contains is not None:
+        if metrics or metadata:
             query = _LIST_FILTERED
-            params.update(
-                metrics=jsonb(metrics_contains or {}), metadata=jsonb(metadata_contains or {})
-            )
+            params.update(metrics=jsonb(metrics), metadata=jsonb(metadata))
         return [CHECKPOINTS.load(r) for r in await self._db.read_all(query, params)]
 
     async def latest_checkpoint(self, workflow_id: str) -> AgentensorCheckpoint | None:
