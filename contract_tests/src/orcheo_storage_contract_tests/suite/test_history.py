@@ -18,7 +18,7 @@ from orcheo_storage.models.history import HistoryStatus
 from orcheo_storage.rules.jsonsafe import RECURSION_MARKER
 from orcheo_storage.storage import Storage
 
-from orcheo_storage_contract_tests._support import assert_utc, execution_id
+from orcheo_storage_contract_tests._support import assert_utc, execution_id, raises
 from orcheo_storage_contract_tests.strategies import (
     too_deep_json,
 )
@@ -242,7 +242,7 @@ async def test_list_steps_refuses_a_position_below_minus_one(storage: Storage) -
         await storage.history.append_step(eid, {"n": n})
     assert [s.index for s in await storage.history.list_steps(eid, after_index=-1)] == [0, 1, 2]
     for bad in (-2, -3, -1000):
-        with pytest.raises(ValidationError, match="after_index must be at least -1") as caught:
+        with raises(ValidationError, "after_index: after_index must be at least -1") as caught:
             await storage.history.list_steps(eid, after_index=bad)
         assert caught.value.field == "after_index"
 
