@@ -38,7 +38,7 @@ _STATUS = TypeAdapter[ThreadStatus](ThreadStatus)
 
 _THREAD_COLS = "id, title, created_at, status, allowed_image_domains, metadata, workflow_id"
 _GET_THREAD = f"SELECT {_THREAD_COLS} FROM chat_threads WHERE id = %s"
-_LOCK_THREAD = "SELECT workflow_id FROM chat_threads WHERE id = %s FOR UPDATE"
+_LOCK_THREAD = "SELECT workflow_id, title FROM chat_threads WHERE id = %s FOR UPDATE"
 _UPSERT_THREAD = """
 INSERT INTO chat_threads (id, title, created_at, updated_at, status, allowed_image_domains,
     metadata, workflow_id)
@@ -50,9 +50,9 @@ ON CONFLICT (id) DO UPDATE SET
     allowed_image_domains = excluded.allowed_image_domains, metadata = excluded.metadata,
     workflow_id = excluded.workflow_id
 """
-_FIRST_USER_ITEM = (
+_USER_ITEMS = (
     "SELECT item FROM chat_items WHERE thread_id = %s AND item->>'type' = 'user_message' "
-    "ORDER BY ordinal LIMIT 1"
+    "ORDER BY ordinal"
 )
 _SET_TITLE_IF_EMPTY = "UPDATE chat_threads SET title = %s WHERE id = %s AND title IS NULL"
 _THREAD_PAGE = {
@@ -182,6 +182,11 @@ def _item_doc(item: ThreadItem) -> Any:
     return normalise_json(item.model_dump(mode="json"), "item")
 
 
+def _utc_item(item: ThreadItem) -> ThreadItem:
+    """The item with its ``created_at`` in UTC (a naive one read as UTC), as it is stored."""
+    return item.model_copy(update={"created_at": ensure_utc(item.created_at)})
+
+
 @rules.accepts_mapping_context
 class PostgresChatStore(Store[ChatContext]):
     """ChatKit threads, items and attachments on PostgreSQL."""
@@ -211,13 +216,16 @@ class PostgresChatStore(Store[ChatContext]):
             existing = await q_one(conn, _LOCK_THREAD, (meta.id,))
             if existing is not None and not rules.visible(existing["workflow_id"], context):
                 raise ThreadNotFoundError(meta.id)
-            # Given title, else the stored one, else the first user message's (in SQL).
+            # Given title, else the stored one, else that of the first user message with text
+            # (as adding the items one by one would have set it): only an untitled thread
+            # that has items, i.e. imported ones, needs it.
             title = meta.title or None
             derived = None
-            if title is None:
-                first = await q_one(conn, _FIRST_USER_ITEM, (meta.id,))
-                if first is not None:
-                    derived = rules.default_title(_ITEM.validate_python(first["item"]))
+            if title is None and existing is not None and existing["title"] is None:
+                for row in await q_all(conn, _USER_ITEMS, (meta.id,)):
+                    derived = rules.default_title(_ITEM.validate_python(row["item"]))
+                    if derived is not None:
+                        break
             await conn.execute(
                 _UPSERT_THREAD,
                 {
@@ -273,6 +281,7 @@ class PostgresChatStore(Store[ChatContext]):
             raise ValidationError(
                 f"item belongs to thread {item.thread_id!r}, not {thread_id!r}", field="thread_id"
             )
+        item = _utc_item(item)
         doc = _item_doc(item)
         try:
             await self._add(thread_id, item, doc, context)
@@ -300,6 +309,7 @@ class PostgresChatStore(Store[ChatContext]):
             raise ValidationError(
                 f"item belongs to thread {item.thread_id!r}, not {thread_id!r}", field="thread_id"
             )
+        item = _utc_item(item)
         params = {
             "thread_id": thread_id,
             "id": item.id,
