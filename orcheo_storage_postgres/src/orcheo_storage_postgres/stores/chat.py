@@ -13,7 +13,7 @@ from orcheo_storage.errors import (
     ThreadNotFoundError,
     ValidationError,
 )
-from orcheo_storage.jsoncodec import check_text, normalise_json
+from orcheo_storage.jsoncodec import check_text, normalise_json, normalise_object
 from orcheo_storage.models.chat import ChatContext, PruneResult
 from orcheo_storage.rules import chat as rules
 from orcheo_storage.rules.pagination import check_limit
@@ -206,6 +206,9 @@ class PostgresChatStore(Store[ChatContext]):
         return await self._db.read(lambda conn: self._visible_thread(conn, thread_id, context))
 
     async def save_thread(self, thread: ThreadMetadata, context: ChatContext) -> None:
+        # A created_at that is not a datetime (a model built without validation) is refused
+        # as memory and SQLite refuse it, before pydantic's own error could escape.
+        ensure_utc(thread.created_at, "created_at")
         # ChatKit may hand over a full Thread carrying its items: keep the metadata only.
         meta = ThreadMetadata.model_validate(thread.model_dump(include=_THREAD_FIELDS))
         # Hostile text anywhere (id, title, status, domains) is rejected before any write.
@@ -393,7 +396,7 @@ class PostgresChatStore(Store[ChatContext]):
         self, metadata_contains: dict[str, Any], context: ChatContext, *, limit: int = 50
     ) -> list[ThreadMetadata]:
         check_limit(limit)
-        doc = normalise_json(metadata_contains, "metadata_contains")
+        doc = normalise_object(metadata_contains, "metadata_contains")
         params = {"doc": jsonb(doc), "wf": context.workflow_id, "n": limit}
         rows = await self._db.read_all(_FILTER[context.workflow_id is not None], params)
         return [_thread(r) for r in rows]
