@@ -11,6 +11,7 @@ read back through the bulk-export backdoor after an edit.
 from __future__ import annotations
 
 import uuid
+import warnings
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -125,6 +126,40 @@ async def test_a_duplicate_item_id_is_named(storage: Storage) -> None:
     loaded = await chat.load_item("thr-1", "it-1", CTX)
     assert isinstance(loaded, UserMessageItem)
     assert loaded.content[0].text == "first"
+
+
+async def test_a_created_at_that_is_not_a_datetime_is_refused(storage: Storage) -> None:
+    """A thread or item built without validation whose ``created_at`` is not a datetime is
+    a validation error (for a thread naming ``created_at``), and nothing is written."""
+    chat = storage.chatkit
+    await chat.save_thread(chat_thread("thr-c"), CTX)
+    thread = chat_thread("thr-bad")
+    thread.created_at = "yesterday"  # type: ignore[assignment]
+    item = user_message("it-bad", "thr-c", "hello")
+    item.created_at = "yesterday"  # type: ignore[assignment]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydantic warns when it dumps the wrong type
+        with raises(ValidationError, "created_at: must be a datetime"):
+            await chat.save_thread(thread, CTX)
+        for write in (chat.add_thread_item, chat.save_item):
+            with pytest.raises(ValidationError, match=r"must be a datetime$") as info:
+                await write("thr-c", item, CTX)
+            # memory and SQLite name the field, PostgreSQL does not
+            assert info.value.field in ("created_at", None)
+    assert [t.id for t in (await chat.load_threads(10, None, "asc", CTX)).data] == ["thr-c"]
+    assert (await chat.load_thread_items("thr-c", None, 10, "asc", CTX)).data == []
+
+
+@pytest.mark.orcheo_capability("json_containment")
+async def test_a_metadata_filter_that_is_not_an_object_is_refused(storage: Storage) -> None:
+    """``filter_threads`` takes a JSON object: another JSON value is a validation error
+    naming ``metadata_contains``, not an empty answer."""
+    chat = storage.chatkit
+    await chat.save_thread(chat_thread("thr-f", metadata={"a": [1]}), CTX)
+    for fragment in ([1], [], "a", 5):
+        with raises(ValidationError, "metadata_contains: must be a JSON object"):
+            await chat.filter_threads(fragment, CTX)  # type: ignore[arg-type]
+    assert [t.id for t in await chat.filter_threads({"a": [1]}, CTX)] == ["thr-f"]
 
 
 # --- pages ----------------------------------------------------------------------------------------
