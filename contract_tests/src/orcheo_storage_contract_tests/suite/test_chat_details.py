@@ -16,7 +16,14 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from chatkit.types import ClientToolCallItem, UserMessageItem
+from chatkit.types import (
+    ClientToolCallItem,
+    ClosedStatus,
+    InferenceOptions,
+    LockedStatus,
+    UserMessageItem,
+    UserMessageTextContent,
+)
 from orcheo_storage.clock import ManualClock, use_clock
 from orcheo_storage.errors import DuplicateError, ThreadNotFoundError, ValidationError
 from orcheo_storage.jsoncodec import JsonObject
@@ -212,6 +219,34 @@ async def test_item_times_are_stored_as_utc(storage: Storage) -> None:
     page = await chat.load_thread_items("thr-z", None, 10, "asc", CTX)
     for item in page.data:
         assert_utc(item.created_at)
+
+
+async def test_thread_status_and_image_domains_round_trip(storage: Storage) -> None:
+    """A thread's ``status`` and ``allowed_image_domains`` come back as saved, on a load and
+    in a page, and an upsert replaces them."""
+    chat = storage.chatkit
+    locked = chat_thread("thr-l").model_copy(
+        update={"status": LockedStatus(reason="read only"), "allowed_image_domains": ["a.test"]}
+    )
+    closed = chat_thread("thr-c", created_at=CHAT_T0 + timedelta(seconds=1)).model_copy(
+        update={"status": ClosedStatus(reason="done"), "allowed_image_domains": []}
+    )
+    for thread in (locked, closed):
+        await chat.save_thread(thread, CTX)
+    for thread in (locked, closed):
+        loaded = await chat.load_thread(thread.id, CTX)
+        assert (loaded.status, loaded.allowed_image_domains) == (
+            thread.status,
+            thread.allowed_image_domains,
+        )
+    page = await chat.load_threads(10, None, "asc", CTX)
+    assert [(t.status, t.allowed_image_domains) for t in page.data] == [
+        (LockedStatus(reason="read only"), ["a.test"]),
+        (ClosedStatus(reason="done"), []),
+    ]
+    await chat.save_thread(chat_thread("thr-l"), CTX)
+    reopened = await chat.load_thread("thr-l", CTX)
+    assert (reopened.status, reopened.allowed_image_domains) == (chat_thread("x").status, None)
 
 
 async def test_saving_stores_a_snapshot_of_the_callers_object(storage: Storage) -> None:
@@ -418,3 +453,22 @@ async def test_search_reads_the_item_as_stored_json(storage: Storage) -> None:
     await chat.add_thread_item("thr-q", call, CTX)
     await chat.add_thread_item("thr-q", user_message("q-2", "thr-q", "an elephant"), CTX)
     assert [i.id for i in await chat.search_items("thr-q", "giraffe", CTX)] == ["q-1"]
+
+
+@pytest.mark.orcheo_capability("full_text_search")
+async def test_search_finds_nothing_that_is_in_no_text_part(storage: Storage) -> None:
+    """An item with several text parts is not found by a query that occurs in none of them
+    (however the parts are joined for searching)."""
+    chat = storage.chatkit
+    await chat.save_thread(chat_thread("thr-n"), CTX)
+    item = UserMessageItem(
+        id="n-1",
+        thread_id="thr-n",
+        created_at=CHAT_T0,
+        content=[UserMessageTextContent(text="alpha"), UserMessageTextContent(text="beta")],
+        inference_options=InferenceOptions(),
+    )
+    await chat.add_thread_item("thr-n", item, CTX)
+    assert [i.id for i in await chat.search_items("thr-n", "beta", CTX)] == ["n-1"]
+    for query in ("xx", "x", "gamma"):
+        assert await chat.search_items("thr-n", query, CTX) == [], query
