@@ -13,7 +13,7 @@ from orcheo_storage.errors import (
     ThreadNotFoundError,
     ValidationError,
 )
-from orcheo_storage.jsoncodec import check_text, normalise_json
+from orcheo_storage.jsoncodec import check_text, normalise_json, normalise_object
 from orcheo_storage.models.chat import ChatContext, PruneResult
 from orcheo_storage.rules import chat as rules
 from orcheo_storage.rules.pagination import check_limit
@@ -38,7 +38,7 @@ _STATUS = TypeAdapter[ThreadStatus](ThreadStatus)
 
 _THREAD_COLS = "id, title, created_at, status, allowed_image_domains, metadata, workflow_id"
 _GET_THREAD = f"SELECT {_THREAD_COLS} FROM chat_threads WHERE id = %s"
-_LOCK_THREAD = "SELECT workflow_id FROM chat_threads WHERE id = %s FOR UPDATE"
+_LOCK_THREAD = "SELECT workflow_id, title FROM chat_threads WHERE id = %s FOR UPDATE"
 _UPSERT_THREAD = """
 INSERT INTO chat_threads (id, title, created_at, updated_at, status, allowed_image_domains,
     metadata, workflow_id)
@@ -50,9 +50,9 @@ ON CONFLICT (id) DO UPDATE SET
     allowed_image_domains = excluded.allowed_image_domains, metadata = excluded.metadata,
     workflow_id = excluded.workflow_id
 """
-_FIRST_USER_ITEM = (
+_USER_ITEMS = (
     "SELECT item FROM chat_items WHERE thread_id = %s AND item->>'type' = 'user_message' "
-    "ORDER BY ordinal LIMIT 1"
+    "ORDER BY ordinal"
 )
 _SET_TITLE_IF_EMPTY = "UPDATE chat_threads SET title = %s WHERE id = %s AND title IS NULL"
 _THREAD_PAGE = {
@@ -182,6 +182,11 @@ def _item_doc(item: ThreadItem) -> Any:
     return normalise_json(item.model_dump(mode="json"), "item")
 
 
+def _utc_item(item: ThreadItem) -> ThreadItem:
+    """The item with its ``created_at`` in UTC (a naive one read as UTC), as it is stored."""
+    return item.model_copy(update={"created_at": ensure_utc(item.created_at)})
+
+
 @rules.accepts_mapping_context
 class PostgresChatStore(Store[ChatContext]):
     """ChatKit threads, items and attachments on PostgreSQL."""
@@ -201,6 +206,9 @@ class PostgresChatStore(Store[ChatContext]):
         return await self._db.read(lambda conn: self._visible_thread(conn, thread_id, context))
 
     async def save_thread(self, thread: ThreadMetadata, context: ChatContext) -> None:
+        # A created_at that is not a datetime (a model built without validation) is refused
+        # as memory and SQLite refuse it, before pydantic's own error could escape.
+        ensure_utc(thread.created_at, "created_at")
         # ChatKit may hand over a full Thread carrying its items: keep the metadata only.
         meta = ThreadMetadata.model_validate(thread.model_dump(include=_THREAD_FIELDS))
         # Hostile text anywhere (id, title, status, domains) is rejected before any write.
@@ -211,13 +219,16 @@ class PostgresChatStore(Store[ChatContext]):
             existing = await q_one(conn, _LOCK_THREAD, (meta.id,))
             if existing is not None and not rules.visible(existing["workflow_id"], context):
                 raise ThreadNotFoundError(meta.id)
-            # Given title, else the stored one, else the first user message's (in SQL).
+            # Given title, else the stored one, else that of the first user message with text
+            # (as adding the items one by one would have set it): only an untitled thread
+            # that has items, i.e. imported ones, needs it.
             title = meta.title or None
             derived = None
-            if title is None:
-                first = await q_one(conn, _FIRST_USER_ITEM, (meta.id,))
-                if first is not None:
-                    derived = rules.default_title(_ITEM.validate_python(first["item"]))
+            if title is None and existing is not None and existing["title"] is None:
+                for row in await q_all(conn, _USER_ITEMS, (meta.id,)):
+                    derived = rules.default_title(_ITEM.validate_python(row["item"]))
+                    if derived is not None:
+                        break
             await conn.execute(
                 _UPSERT_THREAD,
                 {
@@ -273,6 +284,7 @@ class PostgresChatStore(Store[ChatContext]):
             raise ValidationError(
                 f"item belongs to thread {item.thread_id!r}, not {thread_id!r}", field="thread_id"
             )
+        item = _utc_item(item)
         doc = _item_doc(item)
         try:
             await self._add(thread_id, item, doc, context)
@@ -300,6 +312,7 @@ class PostgresChatStore(Store[ChatContext]):
             raise ValidationError(
                 f"item belongs to thread {item.thread_id!r}, not {thread_id!r}", field="thread_id"
             )
+        item = _utc_item(item)
         params = {
             "thread_id": thread_id,
             "id": item.id,
@@ -383,7 +396,7 @@ class PostgresChatStore(Store[ChatContext]):
         self, metadata_contains: dict[str, Any], context: ChatContext, *, limit: int = 50
     ) -> list[ThreadMetadata]:
         check_limit(limit)
-        doc = normalise_json(metadata_contains, "metadata_contains")
+        doc = normalise_object(metadata_contains, "metadata_contains")
         params = {"doc": jsonb(doc), "wf": context.workflow_id, "n": limit}
         rows = await self._db.read_all(_FILTER[context.workflow_id is not None], params)
         return [_thread(r) for r in rows]
