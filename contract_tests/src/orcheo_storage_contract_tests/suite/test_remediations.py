@@ -111,6 +111,16 @@ async def test_racing_creates_with_one_fingerprint_make_one(storage: Storage) ->
     assert len(await storage.remediations.list_candidates()) == 1
 
 
+async def test_a_candidate_created_without_an_actor_is_audited_as_system(
+    storage: Storage,
+) -> None:
+    """The protocol's default actor is "system" (the detector that files candidates)."""
+    made = await candidate(storage, await make_version(storage), "no-actor")
+    assert [event.actor for event in made.audit_log] == ["system"]
+    stored = await storage.remediations.get_candidate(made.id)
+    assert [event.actor for event in stored.audit_log] == ["system"]
+
+
 async def test_claim_next_takes_the_oldest_pending(storage: Storage) -> None:
     version = await make_version(storage)
     made = [await candidate(storage, version, f"fp{i}") for i in range(3)]
