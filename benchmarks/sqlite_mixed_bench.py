@@ -5,10 +5,17 @@ of one :class:`~orcheo_storage_sqlite.session.SqliteSession`, touching every sub
 (the operation mix of ``orcheo_storage_sqlite/tests/test_sqlite_stress.py``):
 
 * writers: create version, append history step, add chat item, record token use,
-  record agentensor checkpoint, create run + remediation candidate, create vault
-  credential, increment trigger retry;
+  record agentensor checkpoint, create run + remediation candidate, create a vault
+  credential (or, every other time, delete the one this writer created last: see below),
+  increment trigger retry;
 * readers: get workflow, token lookup by hash, load 20 chat items, list 50 history steps,
   list 20 runs, best checkpoint, list vault credentials.
+
+Every read returns a bounded amount of data, so a read costs the same however many writes
+ran before it: the vault starts with 100 credentials and each writer keeps at most one of
+its own (``--vault-writes churn``, the default since 2026-12-05). With ``--vault-writes
+create`` (the benchmark before that day) every vault write adds a credential, so the list
+read grows with the writes done and faster writers make every later list read slower.
 
 Then the same writers run alone (no readers) on a fresh session for the same time.
 Reports, per round, writes/s and p50/p95 write latency with readers, reads/s and p50/p95
@@ -17,7 +24,7 @@ by ratio is not picked: every round is printed, and the summary gives the median
 
 Usage:
     .venv/bin/python benchmarks/sqlite_mixed_bench.py [--seconds 5] [--rounds 2]
-        [--tasks 100] [--synchronous FULL] [--json out.json]
+        [--tasks 100] [--synchronous FULL] [--vault-writes churn|create] [--json out.json]
 
 Not a timed test: numbers depend on the machine (load average is printed).
 """
@@ -36,6 +43,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from chatkit.types import (
     InferenceOptions,
@@ -76,7 +84,7 @@ def _pct(values: list[float], p: float) -> float:
 
 
 async def _run(
-    settings: StorageSettings, writers: int, readers: int, seconds: float
+    settings: StorageSettings, writers: int, readers: int, seconds: float, vault_writes: str
 ) -> dict[str, Any]:
     session = await SqliteSession.open(settings)
     try:
@@ -117,7 +125,8 @@ async def _run(
             )
             await agentensor.record_checkpoint(workflow_id="wf", metrics={"n": n}, is_best=n == 3)
             await workflows.create_run(workflow.id, workflow_version_id=first.id, triggered_by="b")
-        await vault.create_credential(name="seed", provider="p", secret="s", actor="b")
+        for n in range(100 if vault_writes == "churn" else 1):
+            await vault.create_credential(name=f"seed-{n}", provider="p", secret="s", actor="b")
 
         write_lat: list[float] = []
         read_lat: list[float] = []
@@ -125,6 +134,7 @@ async def _run(
 
         async def writer(n: int) -> None:
             rng = random.Random(n)
+            mine: UUID | None = None  # this writer's credential (churn)
             while not stop.is_set():
                 kind = rng.randrange(8)
                 started = time.perf_counter()
@@ -162,9 +172,14 @@ async def _run(
                         version_checksum=first.checksum,
                     )
                 elif kind == 6:
-                    await vault.create_credential(
-                        name=f"cred-{uuid.uuid4()}", provider="p", secret="s", actor="w"
-                    )
+                    if mine is not None:
+                        await vault.delete_credential(mine)
+                        mine = None
+                    else:
+                        created = await vault.create_credential(
+                            name=f"cred-{uuid.uuid4()}", provider="p", secret="s", actor="w"
+                        )
+                        mine = created.id if vault_writes == "churn" else None
                 else:
                     await triggers.increment_retry_attempt(first.id)
                 write_lat.append(time.perf_counter() - started)
@@ -214,9 +229,13 @@ async def _round(args: argparse.Namespace) -> dict[str, Any]:
     writers = args.tasks // 3
     readers = args.tasks - writers
     with tempfile.TemporaryDirectory(prefix="sqlite-mixed-") as a:
-        mixed = await _run(_settings(Path(a), args.synchronous), writers, readers, args.seconds)
+        mixed = await _run(
+            _settings(Path(a), args.synchronous), writers, readers, args.seconds, args.vault_writes
+        )
     with tempfile.TemporaryDirectory(prefix="sqlite-mixed-") as b:
-        alone = await _run(_settings(Path(b), args.synchronous), writers, 0, args.seconds)
+        alone = await _run(
+            _settings(Path(b), args.synchronous), writers, 0, args.seconds, args.vault_writes
+        )
     return {
         "mixed": mixed,
         "alone": alone,
@@ -230,6 +249,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--tasks", type=int, default=100)
     parser.add_argument("--synchronous", default="FULL")
+    parser.add_argument("--vault-writes", choices=("churn", "create"), default="churn")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 

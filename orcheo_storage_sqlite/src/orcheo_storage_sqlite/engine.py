@@ -6,10 +6,14 @@ Design (measured against aiosqlite in ``benchmarks/sqlite_bench.py``):
   transaction on a connection's own thread, so one operation costs one hop between the
   event loop and a thread, instead of one hop per statement as with aiosqlite.
 * Writes go to ONE writer connection on ONE thread, fed by a FIFO queue (the writer
-  queue): the thread runs queued write jobs back to back, without a round trip through
-  the event loop between two writes, which serialises them in-process; each write
-  transaction starts with ``BEGIN IMMEDIATE`` so that the write lock is taken up front and
-  other processes are serialised by SQLite itself.
+  queue): the thread takes every job queued (up to :data:`MAX_GROUP`) and runs them back
+  to back in one ``BEGIN IMMEDIATE`` transaction with one ``COMMIT`` (group commit), which
+  serialises them in-process and pays the commit (an fsync with ``synchronous=FULL``) once
+  per group instead of once per job. Each caller is answered after the ``COMMIT`` holding
+  its job, so a returned write is as durable as before. A job that raises (or whose caller
+  was cancelled) is left out: the transaction rolls back and the others run again, so the
+  outcome is that of running the jobs one by one. ``BEGIN IMMEDIATE`` takes the write lock
+  up front, so other processes are serialised by SQLite itself.
 * Reads go to a small pool of reader connections (``query_only``) on their own threads;
   in WAL mode they never block the writer nor wait for it.
 * Writers have priority under mixed load (``benchmarks/sqlite_mixed_bench.py``): every
@@ -40,10 +44,11 @@ import random
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 from orcheo_storage.errors import (
     BackendBusyError,
@@ -126,6 +131,130 @@ class _Ticket:
         self.cancelled = False
 
 
+MAX_GROUP = 64
+"""Most queued write jobs committed by one transaction (group commit)."""
+
+
+class _Write(Generic[T]):
+    """A queued write job, its caller's context and event loop, and the future answered."""
+
+    __slots__ = ("context", "future", "job", "loop", "ticket")
+
+    def __init__(
+        self, job: Job[T], context: contextvars.Context, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.job = job
+        self.context = context
+        self.loop = loop
+        self.ticket = _Ticket()
+        self.future: asyncio.Future[T] = loop.create_future()
+
+    def run(self, conn: sqlite3.Connection) -> T:
+        # The job runs in a copy of the caller's context, so what it reads from context
+        # variables (the clock of orcheo_storage.clock) is what the caller sees.
+        return self.context.run(self.job, conn)
+
+    def succeed(self, result: object) -> None:
+        self._answer(_set_result, result)
+
+    def fail(self, error: BaseException) -> None:
+        self._answer(_set_exception, error)
+
+    def _answer(self, setter: Callable[[asyncio.Future[T], Any], None], value: object) -> None:
+        try:
+            self.loop.call_soon_threadsafe(setter, self.future, value)
+        except RuntimeError:  # pragma: no cover - the caller's loop is closed: nobody waits
+            log.debug("a SQLite write finished after its event loop closed")
+
+
+def _set_result(future: asyncio.Future[Any], value: object) -> None:
+    if not future.done():  # a cancelled caller is not answered
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future[Any], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+def _run_jobs(
+    conn: sqlite3.Connection, group: list[_Write[Any]]
+) -> tuple[list[object], int | None, BaseException | None]:
+    """Run ``group`` in the open transaction, then COMMIT; on any failure roll back.
+
+    Returns the results, the index of the job that failed or whose caller was cancelled
+    (``None`` when the jobs all ran), and the error (``None`` for a cancelled caller or on
+    success; a COMMIT failure comes with index ``None``).
+    """
+    results: list[object] = []
+    for i, entry in enumerate(group):
+        if entry.ticket.cancelled:
+            _rollback(conn)
+            return results, i, None
+        try:
+            results.append(entry.run(conn))
+        except BaseException as exc:
+            _rollback(conn)
+            return results, i, exc
+    for i, entry in enumerate(group):  # cancelled while a later job of the group ran
+        if entry.ticket.cancelled:
+            _rollback(conn)
+            return results, i, None
+    try:
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        _rollback(conn)
+        return results, None, exc
+    return results, None, None
+
+
+class _WriteQueue:
+    """The FIFO of write jobs waiting for the writer thread (thread-safe).
+
+    :meth:`put` says whether a drain must be started: at most one drain is queued or
+    running on the writer thread at a time, and it runs until the queue is empty.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: deque[_Write[Any]] = deque()
+        self._draining = False
+
+    def put(self, entry: _Write[Any]) -> bool:
+        with self._lock:
+            self._entries.append(entry)
+            if self._draining:
+                return False
+            self._draining = True
+            return True
+
+    def _take(self) -> list[_Write[Any]]:
+        with self._lock:
+            count = min(MAX_GROUP, len(self._entries))
+            if not count:
+                self._draining = False
+            return [self._entries.popleft() for _ in range(count)]
+
+    def drain(self, run_group: Callable[[list[_Write[Any]]], None]) -> None:
+        """On the writer thread: run queued groups until the queue is empty."""
+        while group := self._take():
+            try:
+                run_group(group)
+            except BaseException as exc:  # pragma: no cover - run_group answers its own errors
+                log.exception("a SQLite write group failed unexpectedly")
+                for entry in group:
+                    entry.fail(exc)
+
+    def fail_all(self, error: BaseException) -> None:
+        """Answer every queued job with ``error`` (the writer thread is gone)."""
+        with self._lock:
+            entries = list(self._entries)
+            self._entries.clear()
+            self._draining = False
+        for entry in entries:
+            entry.fail(error)
+
+
 class Database:
     """A SQLite file opened with the project's pragmas.
 
@@ -158,11 +287,11 @@ class Database:
         self._readers: list[sqlite3.Connection] = []
         self._local = threading.local()
         self._lock = threading.Lock()
-        # Writes are queued on the writer thread (the executor's FIFO queue with its one
-        # thread serialises them). An asyncio.Lock in front, admitting one write at a time,
-        # put two or three passes of the event loop between consecutive writes: beside
-        # many readers each pass is long, and writes fell to 30-70/s
-        # (benchmarks/SQLITE.md, mixed load); alone, both give the same writes/s today.
+        # Writes are queued here and drained by the writer thread (group commit). An
+        # asyncio.Lock in front, admitting one write at a time, put two or three passes of
+        # the event loop between consecutive writes: beside many readers each pass is long,
+        # and writes fell to 30-70/s (benchmarks/SQLITE.md, mixed load).
+        self._queue = _WriteQueue()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -279,14 +408,35 @@ class Database:
     async def write(self, job: Job[T]) -> T:
         """Run ``job`` in a ``BEGIN IMMEDIATE`` transaction on the writer connection.
 
-        The job may run more than once if the lock could not be taken at first (it must
-        only touch the connection). Returns what the job returns.
+        Jobs queued together are committed together (group commit, see the module doc); each
+        caller is answered after the ``COMMIT`` that holds its job. The job may run more than
+        once (the lock could not be taken at first, or another job of its group failed), so
+        it must only touch the connection. Returns what the job returns.
 
         Raises:
             StorageError: what the job raised, or the translation of a driver error;
                 ``BackendBusyError`` when the lock stayed taken past the busy timeout.
         """
-        return await gate().write(lambda: self._submit(self._writer_pool, self._run_write, job))
+        return await gate().write(lambda: self._submit_write(job))
+
+    async def _submit_write(self, job: Job[T]) -> T:
+        if self._closed:
+            raise BackendUnavailableError("the SQLite backend session is closed")
+        loop = asyncio.get_running_loop()
+        entry: _Write[T] = _Write(job, contextvars.copy_context(), loop)
+        if self._queue.put(entry):
+            try:
+                self._writer_pool.submit(self._queue.drain, self._run_group)
+            except RuntimeError:  # executor shut down
+                self._queue.fail_all(
+                    BackendUnavailableError("the SQLite backend session is closed")
+                )
+        try:
+            return await entry.future
+        except asyncio.CancelledError:
+            # The thread notices this before COMMIT and leaves the job out instead.
+            entry.ticket.cancelled = True
+            raise
 
     async def read(self, job: Job[T], *, snapshot: bool = False) -> T:
         """Run ``job`` on a reader connection (in one read transaction when ``snapshot``)."""
@@ -330,15 +480,23 @@ class Database:
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.05)
 
-    def _run_write(self, ticket: _Ticket, job: Job[T]) -> T:
+    def _run_group(self, group: list[_Write[object]]) -> None:
+        """Run ``group`` (queued write jobs, in order) in one transaction and answer each.
+
+        A job that fails (or whose caller was cancelled) is answered alone: the transaction
+        is rolled back and the others run again without it, so what commits is exactly what
+        running the jobs one by one in order would have committed. Busy errors back off and
+        retry the whole group until the busy timeout.
+        """
+        live = [e for e in group if not e.ticket.cancelled]
         conn = self._writer
         if conn is None:
-            raise BackendUnavailableError("the SQLite writer connection is closed")
+            for e in live:
+                e.fail(BackendUnavailableError("the SQLite writer connection is closed"))
+            return
         deadline = self._deadline()
         delay = 0.001
-        while True:
-            if ticket.cancelled:
-                raise JobCancelledError
+        while live:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -346,27 +504,37 @@ class Database:
                     time.sleep(delay * (0.5 + random.random()))
                     delay = min(delay * 2, 0.05)
                     continue
-                raise translate(exc) from None
+                for e in live:
+                    e.fail(translate(exc))
+                return
             _PRIORITY.enter_write()
             try:
-                result = job(conn)
-                if ticket.cancelled:
-                    raise JobCancelledError
-                # COMMIT is inside the priority window: leaving before it measured a
-                # third of the writes/s (the commit takes the GIL back several times).
-                conn.execute("COMMIT")
-                return result
-            except BaseException as exc:
-                _rollback(conn)
-                if not isinstance(exc, sqlite3.Error):
-                    raise
-                if not (is_busy(exc) and time.monotonic() < deadline):
-                    raise translate(exc) from None
+                # COMMIT is inside the priority window: leaving before it measured a third
+                # of the writes/s (the commit takes the GIL back several times).
+                results, failed, error = _run_jobs(conn, live)
             finally:
                 _PRIORITY.leave_write()
-            # busy inside the transaction: back off (readers run meanwhile) and retry
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.05)
+            if failed is None and error is None:
+                for e, result in zip(live, results, strict=True):
+                    e.succeed(result)
+                return
+            busy = isinstance(error, sqlite3.Error) and is_busy(error)
+            if busy and time.monotonic() < deadline:
+                # busy inside the transaction: back off (readers run meanwhile), retry
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 0.05)
+                continue
+            if failed is None:  # COMMIT itself failed (a deferred constraint, a full disk)
+                assert error is not None
+                if len(live) > 1 and not busy:  # nothing is stored: go one by one
+                    for e in live:
+                        self._run_group([e])
+                    return
+                live[0].fail(translate(error) if isinstance(error, sqlite3.Error) else error)
+                return
+            if error is not None:
+                live[failed].fail(translate(error) if isinstance(error, sqlite3.Error) else error)
+            del live[failed]
 
     def _run_read(self, ticket: _Ticket, job: Job[T], snapshot: bool) -> T:
         conn = self._reader_conn()
