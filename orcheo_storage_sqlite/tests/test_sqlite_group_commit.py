@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
-from orcheo_storage.errors import ConflictError, NotFoundError, StorageError
+from orcheo_storage.errors import BackendBusyError, ConflictError, NotFoundError, StorageError
 from orcheo_storage_sqlite.engine import MAX_GROUP, Database
 
 
@@ -162,3 +162,31 @@ async def test_a_caller_cancelled_while_its_group_runs_is_left_out(db: Database)
     with pytest.raises(asyncio.CancelledError):
         await first
     assert await _rows(db) == [2]
+
+
+async def test_every_job_of_a_group_hears_of_a_lock_held_past_the_timeout(
+    tmp_path: Path,
+) -> None:
+    db = Database(tmp_path / "busy.sqlite", busy_timeout_ms=200)
+    await db.open()
+    await db.write(lambda conn: conn.execute("CREATE TABLE t (n INTEGER)"))
+    commits = _count_commits(db)
+    other = sqlite3.connect(tmp_path / "busy.sqlite", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    # Keep the writer thread busy outside any transaction while three writes queue up.
+    release = threading.Event()
+    db._writer_pool.submit(release.wait, 10)
+    queued = [asyncio.ensure_future(db.write(_insert(n))) for n in range(3)]
+    await asyncio.sleep(0.05)
+    release.set()
+    try:
+        results = await asyncio.gather(*queued, return_exceptions=True)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert all(isinstance(r, BackendBusyError) for r in results), results
+    assert commits == []
+    assert await _rows(db) == []
+    await db.write(_insert(7))  # the lock released, writes go on
+    assert await _rows(db) == [7]
+    await db.close()

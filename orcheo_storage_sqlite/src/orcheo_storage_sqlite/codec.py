@@ -23,9 +23,8 @@ from uuid import UUID
 
 from orcheo_storage.clock import ensure_utc
 from orcheo_storage.jsoncodec import JsonValue, dumps, loads
+from orcheo_storage.trusted import construct
 from pydantic import BaseModel, SecretStr
-
-from orcheo_storage_sqlite.trusted import construct
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -189,7 +188,7 @@ class TableMap(Generic[M]):
         """The model of a row selected with :attr:`select`.
 
         Rows were validated when written, so types are restored without re-validating
-        (see :mod:`orcheo_storage_sqlite.trusted`).
+        (see :mod:`orcheo_storage.trusted`).
         """
         return construct(self.model, self.data(row))
 

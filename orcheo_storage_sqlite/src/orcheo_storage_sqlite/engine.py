@@ -167,6 +167,11 @@ class _Write(Generic[T]):
             log.debug("a SQLite write finished after its event loop closed")
 
 
+def _raised(error: BaseException) -> BaseException:
+    """What a job's caller receives for ``error``: driver errors become core errors."""
+    return translate(error) if isinstance(error, sqlite3.Error) else error
+
+
 def _set_result(future: asyncio.Future[Any], value: object) -> None:
     if not future.done():  # a cancelled caller is not answered
         future.set_result(value)
@@ -505,7 +510,7 @@ class Database:
                     delay = min(delay * 2, 0.05)
                     continue
                 for e in live:
-                    e.fail(translate(exc))
+                    e.fail(_raised(exc))
                 return
             _PRIORITY.enter_write()
             try:
@@ -530,10 +535,11 @@ class Database:
                     for e in live:
                         self._run_group([e])
                     return
-                live[0].fail(translate(error) if isinstance(error, sqlite3.Error) else error)
+                for e in live:
+                    e.fail(_raised(error))
                 return
             if error is not None:
-                live[failed].fail(translate(error) if isinstance(error, sqlite3.Error) else error)
+                live[failed].fail(_raised(error))
             del live[failed]
 
     def _run_read(self, ticket: _Ticket, job: Job[T], snapshot: bool) -> T:
