@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from orcheo_storage.errors import BackendBusyError, ConflictError, NotFoundError, StorageError
-from orcheo_storage_sqlite.engine import MAX_GROUP, Database
+from orcheo_storage_sqlite.engine import Database
+from orcheo_storage_sqlite.writequeue import MAX_GROUP
 
 
 @pytest.fixture

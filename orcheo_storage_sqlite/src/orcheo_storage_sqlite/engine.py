@@ -6,7 +6,8 @@ Design (measured against aiosqlite in ``benchmarks/sqlite_bench.py``):
   transaction on a connection's own thread, so one operation costs one hop between the
   event loop and a thread, instead of one hop per statement as with aiosqlite.
 * Writes go to ONE writer connection on ONE thread, fed by a FIFO queue (the writer
-  queue): the thread takes every job queued (up to :data:`MAX_GROUP`) and runs them back
+  queue, :mod:`orcheo_storage_sqlite.writequeue`): the thread takes every job queued (up to
+  :data:`~orcheo_storage_sqlite.writequeue.MAX_GROUP`) and runs them back
   to back in one ``BEGIN IMMEDIATE`` transaction with one ``COMMIT`` (group commit), which
   serialises them in-process and pays the commit (an fsync with ``synchronous=FULL``) once
   per group instead of once per job. Each caller is answered after the ``COMMIT`` holding
@@ -44,11 +45,10 @@ import random
 import sqlite3
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TypeVar
 
 from orcheo_storage.errors import (
     BackendBusyError,
@@ -59,11 +59,19 @@ from orcheo_storage.errors import (
 
 from orcheo_storage_sqlite._errors import first_line, is_busy, translate
 from orcheo_storage_sqlite.admission import gate
+from orcheo_storage_sqlite.writequeue import (
+    Job,
+    Ticket,
+    Write,
+    WriteQueue,
+    raised,
+    rollback,
+    run_jobs,
+)
 
 SQLITE_NOTADB = 26
 
 T = TypeVar("T")
-Job = Callable[[sqlite3.Connection], T]
 log = logging.getLogger(__name__)
 
 DEFAULT_READERS = 2
@@ -118,148 +126,6 @@ class JobCancelledError(Exception):
     """Raised on the worker thread when the awaiting task was cancelled before commit."""
 
 
-class _Ticket:
-    """Shared between an awaiting task and the thread running its job.
-
-    ``cancelled`` is a plain attribute (set once, from the event loop, read by the thread;
-    attribute writes are atomic): cheaper than a ``threading.Event`` on every operation.
-    """
-
-    __slots__ = ("cancelled",)
-
-    def __init__(self) -> None:
-        self.cancelled = False
-
-
-MAX_GROUP = 64
-"""Most queued write jobs committed by one transaction (group commit)."""
-
-
-class _Write(Generic[T]):
-    """A queued write job, its caller's context and event loop, and the future answered."""
-
-    __slots__ = ("context", "future", "job", "loop", "ticket")
-
-    def __init__(
-        self, job: Job[T], context: contextvars.Context, loop: asyncio.AbstractEventLoop
-    ) -> None:
-        self.job = job
-        self.context = context
-        self.loop = loop
-        self.ticket = _Ticket()
-        self.future: asyncio.Future[T] = loop.create_future()
-
-    def run(self, conn: sqlite3.Connection) -> T:
-        # The job runs in a copy of the caller's context, so what it reads from context
-        # variables (the clock of orcheo_storage.clock) is what the caller sees.
-        return self.context.run(self.job, conn)
-
-    def succeed(self, result: object) -> None:
-        self._answer(_set_result, result)
-
-    def fail(self, error: BaseException) -> None:
-        self._answer(_set_exception, error)
-
-    def _answer(self, setter: Callable[[asyncio.Future[T], Any], None], value: object) -> None:
-        try:
-            self.loop.call_soon_threadsafe(setter, self.future, value)
-        except RuntimeError:  # pragma: no cover - the caller's loop is closed: nobody waits
-            log.debug("a SQLite write finished after its event loop closed")
-
-
-def _raised(error: BaseException) -> BaseException:
-    """What a job's caller receives for ``error``: driver errors become core errors."""
-    return translate(error) if isinstance(error, sqlite3.Error) else error
-
-
-def _set_result(future: asyncio.Future[Any], value: object) -> None:
-    if not future.done():  # a cancelled caller is not answered
-        future.set_result(value)
-
-
-def _set_exception(future: asyncio.Future[Any], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)
-
-
-def _run_jobs(
-    conn: sqlite3.Connection, group: list[_Write[Any]]
-) -> tuple[list[object], int | None, BaseException | None]:
-    """Run ``group`` in the open transaction, then COMMIT; on any failure roll back.
-
-    Returns the results, the index of the job that failed or whose caller was cancelled
-    (``None`` when the jobs all ran), and the error (``None`` for a cancelled caller or on
-    success; a COMMIT failure comes with index ``None``).
-    """
-    results: list[object] = []
-    for i, entry in enumerate(group):
-        if entry.ticket.cancelled:
-            _rollback(conn)
-            return results, i, None
-        try:
-            results.append(entry.run(conn))
-        except BaseException as exc:
-            _rollback(conn)
-            return results, i, exc
-    for i, entry in enumerate(group):  # cancelled while a later job of the group ran
-        if entry.ticket.cancelled:
-            _rollback(conn)
-            return results, i, None
-    try:
-        conn.execute("COMMIT")
-    except sqlite3.Error as exc:
-        _rollback(conn)
-        return results, None, exc
-    return results, None, None
-
-
-class _WriteQueue:
-    """The FIFO of write jobs waiting for the writer thread (thread-safe).
-
-    :meth:`put` says whether a drain must be started: at most one drain is queued or
-    running on the writer thread at a time, and it runs until the queue is empty.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entries: deque[_Write[Any]] = deque()
-        self._draining = False
-
-    def put(self, entry: _Write[Any]) -> bool:
-        with self._lock:
-            self._entries.append(entry)
-            if self._draining:
-                return False
-            self._draining = True
-            return True
-
-    def _take(self) -> list[_Write[Any]]:
-        with self._lock:
-            count = min(MAX_GROUP, len(self._entries))
-            if not count:
-                self._draining = False
-            return [self._entries.popleft() for _ in range(count)]
-
-    def drain(self, run_group: Callable[[list[_Write[Any]]], None]) -> None:
-        """On the writer thread: run queued groups until the queue is empty."""
-        while group := self._take():
-            try:
-                run_group(group)
-            except BaseException as exc:  # pragma: no cover - run_group answers its own errors
-                log.exception("a SQLite write group failed unexpectedly")
-                for entry in group:
-                    entry.fail(exc)
-
-    def fail_all(self, error: BaseException) -> None:
-        """Answer every queued job with ``error`` (the writer thread is gone)."""
-        with self._lock:
-            entries = list(self._entries)
-            self._entries.clear()
-            self._draining = False
-        for entry in entries:
-            entry.fail(error)
-
-
 class Database:
     """A SQLite file opened with the project's pragmas.
 
@@ -296,7 +162,7 @@ class Database:
         # asyncio.Lock in front, admitting one write at a time, put two or three passes of
         # the event loop between consecutive writes: beside many readers each pass is long,
         # and writes fell to 30-70/s (benchmarks/SQLITE.md, mixed load).
-        self._queue = _WriteQueue()
+        self._queue = WriteQueue()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -428,7 +294,7 @@ class Database:
         if self._closed:
             raise BackendUnavailableError("the SQLite backend session is closed")
         loop = asyncio.get_running_loop()
-        entry: _Write[T] = _Write(job, contextvars.copy_context(), loop)
+        entry: Write[T] = Write(job, contextvars.copy_context(), loop)
         if self._queue.put(entry):
             try:
                 self._writer_pool.submit(self._queue.drain, self._run_group)
@@ -452,7 +318,7 @@ class Database:
     async def _submit(self, pool: ThreadPoolExecutor, runner: Callable[..., T], *args: object) -> T:
         if self._closed:
             raise BackendUnavailableError("the SQLite backend session is closed")
-        ticket = _Ticket()
+        ticket = Ticket()
         loop = asyncio.get_running_loop()
         try:
             # The job runs in a copy of the caller's context, so what it reads from context
@@ -485,7 +351,7 @@ class Database:
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.05)
 
-    def _run_group(self, group: list[_Write[object]]) -> None:
+    def _run_group(self, group: list[Write[object]]) -> None:
         """Run ``group`` (queued write jobs, in order) in one transaction and answer each.
 
         A job that fails (or whose caller was cancelled) is answered alone: the transaction
@@ -510,13 +376,13 @@ class Database:
                     delay = min(delay * 2, 0.05)
                     continue
                 for e in live:
-                    e.fail(_raised(exc))
+                    e.fail(raised(exc))
                 return
             _PRIORITY.enter_write()
             try:
                 # COMMIT is inside the priority window: leaving before it measured a third
                 # of the writes/s (the commit takes the GIL back several times).
-                results, failed, error = _run_jobs(conn, live)
+                results, failed, error = run_jobs(conn, live)
             finally:
                 _PRIORITY.leave_write()
             if failed is None and error is None:
@@ -536,13 +402,13 @@ class Database:
                         self._run_group([e])
                     return
                 for e in live:
-                    e.fail(_raised(error))
+                    e.fail(raised(error))
                 return
             if error is not None:
-                live[failed].fail(_raised(error))
+                live[failed].fail(raised(error))
             del live[failed]
 
-    def _run_read(self, ticket: _Ticket, job: Job[T], snapshot: bool) -> T:
+    def _run_read(self, ticket: Ticket, job: Job[T], snapshot: bool) -> T:
         conn = self._reader_conn()
         deadline = self._deadline()
         delay = 0.001
@@ -568,15 +434,7 @@ class Database:
         try:
             return job(conn)
         finally:
-            _rollback(conn)
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    if conn.in_transaction:
-        try:
-            conn.execute("ROLLBACK")
-        except sqlite3.Error:  # pragma: no cover - connection already rolled back
-            log.warning("SQLite rollback failed", exc_info=True)
+            rollback(conn)
 
 
 __all__ = ["BackendBusyError", "Database", "JobCancelledError"]
