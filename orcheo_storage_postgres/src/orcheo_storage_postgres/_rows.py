@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from orcheo_storage.jsoncodec import dumps
+from orcheo_storage.trusted import construct
 from psycopg import sql
 from psycopg.types.json import Json, Jsonb
 from pydantic import BaseModel
@@ -104,8 +105,12 @@ class RowCodec(Generic[M]):
         return out
 
     def load(self, row: Mapping[str, Any]) -> M:
-        """The model for ``row`` (extra columns are ignored)."""
-        return self.model.model_validate({c: row[c] for c in self.columns if c in row})
+        """The model for ``row`` (extra columns are ignored).
+
+        Rows were validated when written, so types are restored without re-validating
+        (see :mod:`orcheo_storage.trusted`).
+        """
+        return construct(self.model, {c: row[c] for c in self.columns if c in row})
 
     def select(self, where: str, tail: str = "") -> sql.Composed:
         """``SELECT <columns> FROM <table> WHERE <where> <tail>`` (where/tail are constants)."""
