@@ -21,6 +21,7 @@ from orcheo_storage.models.vault import (
     StoredCredential,
 )
 from orcheo_storage.rules.alerts import merge_open_alert
+from orcheo_storage.trusted import construct
 
 from orcheo_storage_sqlite.codec import TableMap, jdump, jdump_opt, jload, ts
 from orcheo_storage_sqlite.engine import Database
@@ -77,10 +78,11 @@ def _load_credential(row: tuple[Any, ...]) -> StoredCredential:
     n = len(CREDENTIAL_FIELDS.names)
     credential = CREDENTIAL_FIELDS.load(row[:n])
     oauth = jload(row[n + 2])
-    return StoredCredential(
+    # Trusted rows (validated when written): rebuilt without re-validation, as every table.
+    return StoredCredential.model_construct(
         credential=credential,
-        secret=EncryptedSecret.model_validate(jload(row[n + 1])),
-        oauth_tokens=None if oauth is None else EncryptedSecret.model_validate(oauth),
+        secret=construct(EncryptedSecret, jload(row[n + 1])),
+        oauth_tokens=None if oauth is None else construct(EncryptedSecret, oauth),
     )
 
 
