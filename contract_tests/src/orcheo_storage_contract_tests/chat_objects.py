@@ -89,6 +89,10 @@ def file_attachment(
 
 CHAT_CONTEXT = ChatContext()
 """The request context of chat tests that do not scope by workflow."""
+CHAT_WF1 = ChatContext(workflow_id="wf-1")
+"""A request scoped to workflow ``wf-1``."""
+CHAT_WF2 = ChatContext(workflow_id="wf-2")
+"""A request scoped to workflow ``wf-2``."""
 
 
 async def stored_ordinals(storage: Storage, thread_id: str) -> list[int]:

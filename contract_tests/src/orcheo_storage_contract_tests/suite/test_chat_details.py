@@ -27,7 +27,6 @@ from chatkit.types import (
 from orcheo_storage.clock import ManualClock, use_clock
 from orcheo_storage.errors import DuplicateError, ThreadNotFoundError, ValidationError
 from orcheo_storage.jsoncodec import JsonObject
-from orcheo_storage.models.chat import ChatContext
 from orcheo_storage.protocols.backend import BulkTransfer, Subsystem
 from orcheo_storage.storage import Storage
 
@@ -35,6 +34,8 @@ from orcheo_storage_contract_tests._support import assert_utc, raises
 from orcheo_storage_contract_tests.chat_objects import (
     CHAT_CONTEXT,
     CHAT_T0,
+    CHAT_WF1,
+    CHAT_WF2,
     assistant_message,
     chat_thread,
     file_attachment,
@@ -42,8 +43,8 @@ from orcheo_storage_contract_tests.chat_objects import (
 )
 
 CTX = CHAT_CONTEXT
-WF1 = ChatContext(workflow_id="wf-1")
-WF2 = ChatContext(workflow_id="wf-2")
+WF1 = CHAT_WF1
+WF2 = CHAT_WF2
 
 pytestmark = pytest.mark.orcheo_subsystem("chatkit")
 

@@ -31,6 +31,8 @@ from orcheo_storage_contract_tests._support import assert_utc
 from orcheo_storage_contract_tests.chat_objects import (
     CHAT_CONTEXT,
     CHAT_T0,
+    CHAT_WF1,
+    CHAT_WF2,
     all_items,
     all_threads,
     assistant_message,
@@ -41,8 +43,8 @@ from orcheo_storage_contract_tests.chat_objects import (
 )
 
 CTX = CHAT_CONTEXT
-WF1 = ChatContext(workflow_id="wf-1")
-WF2 = ChatContext(workflow_id="wf-2")
+WF1 = CHAT_WF1
+WF2 = CHAT_WF2
 
 
 # --- threads --------------------------------------------------------------------------------------
