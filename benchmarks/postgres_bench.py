@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from orcheo_storage.chatkit_types import ThreadMetadata
 from orcheo_storage.clock import utcnow
 from orcheo_storage.jsoncodec import dumps
 from orcheo_storage.models.chat import ChatContext
 from orcheo_storage.models.tokens import ServiceToken
 from orcheo_storage.rules.versions import new_version
 from orcheo_storage.settings import StorageSettings
-from orcheo_storage_postgres._chatkit import ThreadMetadata
 from orcheo_storage_postgres._db import configure_connection, connection_kwargs
 from orcheo_storage_postgres._rows import jsonb
 from orcheo_storage_postgres.plugin import PostgresBackend

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 # Imported first: it loads chatkit with its import-time DeprecationWarning silenced.
-import orcheo_storage.memory._chatkit  # noqa: F401  # isort: skip
+import orcheo_storage.chatkit_types  # noqa: F401  # isort: skip
 import chatkit.store  # isort: skip
 from chatkit.types import ThreadsListReq  # isort: skip
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 # Imported first: it loads chatkit with its import-time DeprecationWarning silenced.
-from orcheo_storage.memory._chatkit import ThreadMetadata  # isort: skip
+from orcheo_storage.chatkit_types import ThreadMetadata  # isort: skip
 from chatkit.types import AssistantMessageContent, AssistantMessageItem, FileAttachment  # isort: skip
 
 from orcheo_storage.crypto import VaultCipher

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 # Imported first: it loads chatkit with its import-time DeprecationWarning silenced.
-from orcheo_storage.memory._chatkit import Store  # isort: skip
+from orcheo_storage.chatkit_types import Store  # isort: skip
 from chatkit.types import (  # isort: skip
     AssistantMessageContent,
     AssistantMessageItem,

@@ -46,3 +46,21 @@ def test_a_workflow_read_back_equals_the_validated_one() -> None:
     assert trusted == Workflow.model_validate(data) == workflow
     assert isinstance(trusted.id, uuid.UUID)
     assert trusted.model_dump() == workflow.model_dump()
+
+
+def test_complete_and_partial_rows_give_what_validation_gives() -> None:
+    workflow = workflow_rules.new_workflow(name="W", actor="a", now=utcnow(), tags=["x"])
+    data = json.loads(workflow.model_dump_json())
+    complete = construct(Workflow, data)
+    validated = Workflow.model_validate(data)
+    assert complete.model_fields_set == validated.model_fields_set == set(Workflow.model_fields)
+    assert complete.__pydantic_extra__ is None
+    assert complete.__pydantic_private__ is None
+    assert complete.model_copy(update={"name": "V"}).name == "V"
+
+    # An older row without the newer optional columns: the defaults fill them.
+    older = {k: v for k, v in data.items() if k not in ("tags", "publication", "share_url")}
+    partial = construct(Workflow, older)
+    assert partial == Workflow.model_validate(older)
+    assert partial.tags == []
+    assert partial.model_fields_set == set(older)

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from orcheo_storage.chatkit_types import ThreadMetadata
 from orcheo_storage.errors import BackendUnavailableError, UnsupportedError
 from orcheo_storage.jsoncodec import JsonObject
 from orcheo_storage.migration.tables import LOGICAL_TABLES
 from orcheo_storage.models.chat import ChatContext
-from orcheo_storage_postgres._chatkit import ThreadMetadata
 from orcheo_storage_postgres.plugin import PostgresBackend, _langgraph_installed
 from orcheo_storage_postgres.session import PostgresSession
 

@@ -20,7 +20,7 @@ from orcheo_storage.errors import NotFoundError
 
 try:
     with warnings.catch_warnings():
-        # chatkit.widgets warns about its own classes when first imported (see memory/_chatkit)
+        # chatkit.widgets warns about its own classes when first imported (see chatkit_types)
         warnings.filterwarnings(
             "ignore", message="Direct usage of named widget classes", category=DeprecationWarning
         )

@@ -71,32 +71,57 @@ class _NeedsCheckedPath(Exception):
     """Raised by the fast walk for anything it does not handle itself."""
 
 
+_LEAVES = frozenset({int, bool, type(None)})
+
+
 def _fast(value: Any, depth: int) -> JsonValue:
     # Exact built-in types only, no field paths built: the common case, several times faster.
     # Anything else (subclasses, Decimals, tuples, other mappings, every error) goes to
-    # ``_checked``, which produces the same result or the error with its field path.
+    # ``_checked``, which produces the same result or the error with its field path. The
+    # members of a container are checked inline (no call per leaf: most values are leaves).
     kind = type(value)
+    if kind is dict:
+        if depth >= MAX_DEPTH:
+            raise _NeedsCheckedPath
+        out: dict[str, JsonValue] = {}
+        for key, item in value.items():
+            if type(key) is not str or "\x00" in key or not (key.isascii() or _encodes(key)):
+                raise _NeedsCheckedPath
+            t = type(item)
+            if t in _LEAVES:
+                out[key] = item
+            elif t is str:
+                if "\x00" in item or not (item.isascii() or _encodes(item)):
+                    raise _NeedsCheckedPath
+                out[key] = item
+            else:
+                out[key] = _fast(item, depth + 1)
+        return out
+    if kind is list:
+        if depth >= MAX_DEPTH:
+            raise _NeedsCheckedPath
+        items: list[JsonValue] = []
+        for item in value:
+            t = type(item)
+            if t in _LEAVES:
+                items.append(item)
+            elif t is str:
+                if "\x00" in item or not (item.isascii() or _encodes(item)):
+                    raise _NeedsCheckedPath
+                items.append(item)
+            else:
+                items.append(_fast(item, depth + 1))
+        return items
     if kind is str:
         if "\x00" in value or not (value.isascii() or _encodes(value)):
             raise _NeedsCheckedPath
         return value  # type: ignore[no-any-return]
-    if kind is int or kind is bool or value is None:
+    if kind in _LEAVES:
         return value  # type: ignore[no-any-return]
     if kind is float:
         if not math.isfinite(value):
             raise _NeedsCheckedPath
         return value  # type: ignore[no-any-return]
-    if depth >= MAX_DEPTH:
-        raise _NeedsCheckedPath
-    if kind is dict:
-        out: dict[str, JsonValue] = {}
-        for key, item in value.items():
-            if type(key) is not str or "\x00" in key or not (key.isascii() or _encodes(key)):
-                raise _NeedsCheckedPath
-            out[key] = _fast(item, depth + 1)
-        return out
-    if kind is list:
-        return [_fast(item, depth + 1) for item in value]
     raise _NeedsCheckedPath
 
 

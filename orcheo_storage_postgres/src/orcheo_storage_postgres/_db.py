@@ -31,7 +31,7 @@ from psycopg_pool import AsyncConnectionPool
 from orcheo_storage_postgres._conninfo import checked_dsn, connect
 from orcheo_storage_postgres._cursors import cursor_classes
 from orcheo_storage_postgres._errors import translated
-from orcheo_storage_postgres._liveness import lost, usable
+from orcheo_storage_postgres._liveness import lost, quiet, usable
 from orcheo_storage_postgres.schema import STEPS
 
 log = logging.getLogger("orcheo_storage_postgres")
@@ -161,8 +161,14 @@ class Db:
     async def _borrow(self) -> Conn:
         """A usable pooled connection: quiet ones at no cost; dead ones are closed (the pool
         replaces them) and the next one is tried. Return it with ``pool.putconn``."""
+        conn = await self.pool.getconn()
+        if quiet(conn):
+            return conn
+        return await self._checked(conn)
+
+    async def _checked(self, conn: Conn) -> Conn:
+        """``conn`` if a real check passes, else the next usable pooled connection."""
         for _ in range(self.pool.max_size):
-            conn = await self.pool.getconn()
             try:
                 ok = await usable(conn)
             except BaseException:  # cancelled while checking: the connection goes back
@@ -173,7 +179,8 @@ class Db:
             log.info("discarding a pooled connection closed by the server")
             await conn.close()
             await self.pool.putconn(conn)
-        return await self.pool.getconn()  # still failing: the read retry or an error decides
+            conn = await self.pool.getconn()
+        return conn  # still failing: the read retry or an error decides
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Conn]:
@@ -220,21 +227,36 @@ class Db:
         """Every row of a single read-only statement (retried once, see :meth:`read`)."""
         return await self.read(lambda conn: q_all(conn, query, params))
 
+    # one/all/run are the write hot paths: a plain try/finally, not the generator-based
+    # context manager of connection() (which costs several microseconds per call).
+
     async def one(self, query: Query, params: Params = None) -> DictRow | None:
         """The first row of a single autocommit statement, or ``None`` (never retried)."""
-        async with self.connection() as conn:
-            return await q_one(conn, query, params)
+        with translated():
+            conn = await self._borrow()
+            try:
+                return await q_one(conn, query, params)
+            finally:
+                await self.pool.putconn(conn)
 
     async def all(self, query: Query, params: Params = None) -> list[DictRow]:
         """Every row of a single autocommit statement (never retried)."""
-        async with self.connection() as conn:
-            return await q_all(conn, query, params)
+        with translated():
+            conn = await self._borrow()
+            try:
+                return await q_all(conn, query, params)
+            finally:
+                await self.pool.putconn(conn)
 
     async def run(self, query: Query, params: Params = None) -> int:
         """Execute one autocommit statement; returns the affected row count (never retried)."""
-        async with self.connection() as conn:
-            cur = await conn.execute(query, params)
-            return cur.rowcount
+        with translated():
+            conn = await self._borrow()
+            try:
+                cur = await conn.execute(query, params)
+                return cur.rowcount
+            finally:
+                await self.pool.putconn(conn)
 
 
 async def q_one(conn: Conn, query: Query, params: Params = None) -> DictRow | None:

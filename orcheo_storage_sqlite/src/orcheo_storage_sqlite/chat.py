@@ -8,10 +8,10 @@ allocated under the write lock; attachments keep metadata and a storage path onl
 from __future__ import annotations
 
 import sqlite3
-import warnings
 from datetime import datetime
 from typing import Any
 
+from orcheo_storage.chatkit_types import Attachment, Page, Store, ThreadItem, ThreadMetadata
 from orcheo_storage.clock import ensure_utc, utcnow
 from orcheo_storage.errors import (
     AttachmentNotFoundError,
@@ -32,18 +32,12 @@ from orcheo_storage.models.chat import ChatContext, PruneResult
 from orcheo_storage.rules import chat as chat_rules
 from orcheo_storage.rules.agentensor import json_contains
 from orcheo_storage.rules.pagination import check_limit
+from orcheo_storage.rules.threads import stored_thread
 from pydantic import TypeAdapter
 
 from orcheo_storage_sqlite import chat_sql as q
 from orcheo_storage_sqlite.codec import fast_dumps, from_ts, jdump, jdump_opt, jload, ts
 from orcheo_storage_sqlite.engine import Database
-
-# chatkit's widget module warns at import time about its own use of named widget
-# classes; that is not ours to fix and must not fail strict-warning runs.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", "Direct usage of named widget classes", DeprecationWarning)
-    from chatkit.store import Store
-    from chatkit.types import Attachment, Page, ThreadItem, ThreadMetadata
 
 ITEM = TypeAdapter[ThreadItem](ThreadItem)
 ATTACHMENT = TypeAdapter[Attachment](Attachment)
@@ -78,15 +72,13 @@ def search_text(doc: Any) -> str:
 
 
 def _thread(row: tuple[Any, ...]) -> ThreadMetadata:
-    return ThreadMetadata.model_validate(
-        {
-            "id": row[0],
-            "title": row[1],
-            "created_at": from_ts(row[2]),
-            "status": jload(row[3]),
-            "allowed_image_domains": jload(row[4]),
-            "metadata": jload(row[5]),
-        }
+    return stored_thread(
+        thread_id=row[0],
+        title=row[1],
+        created_at=from_ts(row[2]),
+        status=jload(row[3]),
+        allowed_image_domains=jload(row[4]),
+        metadata=jload(row[5]),
     )
 
 

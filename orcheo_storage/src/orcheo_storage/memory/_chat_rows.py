@@ -7,9 +7,9 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 
+from orcheo_storage.chatkit_types import Attachment, ThreadItem, ThreadMetadata
 from orcheo_storage.errors import ValidationError
 from orcheo_storage.jsoncodec import JsonObject, normalise_json
-from orcheo_storage.memory._chatkit import Attachment, ThreadItem, ThreadMetadata
 from orcheo_storage.memory._rows import TableSpec, column, stamp, time_col, to_row
 from orcheo_storage.memory._state import AttachmentRow, ItemRow, MemoryState, ThreadRow
 from orcheo_storage.rules import chat as chat_rules

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from orcheo_storage.chatkit_types import Attachment, Page, Store, ThreadItem, ThreadMetadata
 from orcheo_storage.clock import ensure_utc, utcnow
 from orcheo_storage.errors import (
     AttachmentNotFoundError,
@@ -15,7 +16,6 @@ from orcheo_storage.errors import (
     ValidationError,
 )
 from orcheo_storage.jsoncodec import check_text, normalise_json, normalise_object
-from orcheo_storage.memory._chatkit import Attachment, Page, Store, ThreadItem, ThreadMetadata
 from orcheo_storage.memory._lifecycle import refuses_when_closed
 from orcheo_storage.memory._state import AttachmentRow, ItemRow, MemoryState, ThreadRow, copy
 from orcheo_storage.models.chat import ChatContext, PruneResult

@@ -5,6 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from orcheo_storage.chatkit_types import (
+    Attachment,
+    Page,
+    Store,
+    ThreadItem,
+    ThreadMetadata,
+)
 from orcheo_storage.clock import ensure_utc, utcnow
 from orcheo_storage.errors import (
     AttachmentNotFoundError,
@@ -17,16 +24,9 @@ from orcheo_storage.jsoncodec import check_text, normalise_json, normalise_objec
 from orcheo_storage.models.chat import ChatContext, PruneResult
 from orcheo_storage.rules import chat as rules
 from orcheo_storage.rules.pagination import check_limit
+from orcheo_storage.rules.threads import stored_thread
 from pydantic import TypeAdapter
 
-from orcheo_storage_postgres._chatkit import (
-    Attachment,
-    Page,
-    Store,
-    ThreadItem,
-    ThreadMetadata,
-    ThreadStatus,
-)
 from orcheo_storage_postgres._db import Conn, Db, q_all, q_one
 from orcheo_storage_postgres._errors import UniqueViolation
 from orcheo_storage_postgres._rows import jsonb
@@ -34,7 +34,6 @@ from orcheo_storage_postgres._rows import jsonb
 _ITEM = TypeAdapter[ThreadItem](ThreadItem)
 _ATTACHMENT = TypeAdapter[Attachment](Attachment)
 _THREAD_FIELDS = set(ThreadMetadata.model_fields)
-_STATUS = TypeAdapter[ThreadStatus](ThreadStatus)
 
 _THREAD_COLS = "id, title, created_at, status, allowed_image_domains, metadata, workflow_id"
 _GET_THREAD = f"SELECT {_THREAD_COLS} FROM chat_threads WHERE id = %s"
@@ -159,14 +158,11 @@ _SEARCH = (
 
 
 def _thread(row: dict[str, Any]) -> ThreadMetadata:
-    # Rows were validated on the way in and every value here is freshly decoded, so the
-    # model is constructed without re-validating it (this is the hot path of paging);
-    # only the status union is parsed into its model.
-    return ThreadMetadata.model_construct(
-        id=row["id"],
+    return stored_thread(
+        thread_id=row["id"],
         title=row["title"],
         created_at=row["created_at"],
-        status=_STATUS.validate_python(row["status"]),
+        status=row["status"],
         allowed_image_domains=row["allowed_image_domains"],
         metadata=row["metadata"],
     )
