@@ -24,8 +24,8 @@ from orcheo_storage.chatkit_types import (
 from orcheo_storage.trusted import assemble
 
 _STATUS = TypeAdapter[ThreadStatus](ThreadStatus)
-_STATUS_MODELS: dict[object, type[BaseModel]] = {
-    model.model_fields["type"].default: model
+_STATUS_MODELS: dict[object, tuple[type[BaseModel], frozenset[str]]] = {
+    model.model_fields["type"].default: (model, frozenset(model.model_fields))
     for model in (ActiveStatus, LockedStatus, ClosedStatus)
 }
 
@@ -33,12 +33,12 @@ _STATUS_MODELS: dict[object, type[BaseModel]] = {
 def thread_status(document: Any) -> ThreadStatus:
     """The status model of a stored status document (``{"type": "active"}``, ...)."""
     if type(document) is dict:
-        model = _STATUS_MODELS.get(document.get("type"))
+        known = _STATUS_MODELS.get(document.get("type"))
         # Only the exact stored shape (every field, plain values) skips validation.
-        if model is not None and document.keys() == model.model_fields.keys():
+        if known is not None and document.keys() == known[1]:
             reason = document.get("reason")
             if reason is None or type(reason) is str:
-                status: ThreadStatus = assemble(model, dict(document))  # type: ignore[assignment]
+                status: ThreadStatus = assemble(known[0], dict(document))  # type: ignore[assignment]
                 return status
     return _STATUS.validate_python(document)
 
