@@ -64,3 +64,21 @@ def test_complete_and_partial_rows_give_what_validation_gives() -> None:
     assert partial == Workflow.model_validate(older)
     assert partial.tags == []
     assert partial.model_fields_set == set(older)
+
+
+def test_a_model_with_a_post_init_hook_still_gets_it() -> None:
+    from typing import Any
+
+    from orcheo_storage.trusted import assemble
+    from pydantic import BaseModel, PrivateAttr
+
+    class Hooked(BaseModel):
+        x: int
+        _seen: int = PrivateAttr(default=0)
+
+        def model_post_init(self, context: Any, /) -> None:
+            self._seen = self.x + 1
+
+    built = assemble(Hooked, {"x": 1})
+    assert built.x == 1
+    assert built._seen == 2

@@ -7,6 +7,10 @@ fraction of ``model_validate`` (measured ~5x on a workflow), which matters on th
 paths (token lookup, get workflow). Each call builds fresh objects, so callers still get
 copies. Used by the SQLite and PostgreSQL row codecs; only for rows the backend itself
 wrote through the core models (or imported through the validated migration path).
+
+A row that carries every field (the usual case) skips ``model_construct`` too: its values
+become the model's ``__dict__`` directly (:func:`assemble`), as ``model_construct`` would
+store them, without its per-field default and alias lookups.
 """
 
 from __future__ import annotations
