@@ -23,7 +23,11 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def plain(value: Any) -> Any:
-    """``value`` (a ``model_dump()`` result) as JSON data, keeping Decimals for the codec."""
+    """``value`` (a model, or a ``model_dump()`` result) as JSON data, keeping Decimals for
+    the codec."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or kind is float or value is None:
+        return value
     if isinstance(value, dict):
         return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -35,7 +39,11 @@ def plain(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, BaseModel):
-        return plain(value.model_dump())
+        if value.__pydantic_extra__:  # a model keeping unknown fields: model_dump() has them
+            return plain(value.model_dump())
+        # The field values themselves: what model_dump() gives for the core models (no
+        # serializers, no computed or excluded fields), without building its copy first.
+        return {name: plain(v) for name, v in value.__dict__.items()}
     return value
 
 
