@@ -8,6 +8,12 @@ operation, N tasks loop for ``--seconds`` through the backend, then through plai
 (``time.process_time``) is divided by the operations done. Alternating rounds; the
 difference (``cpu+``) is what the backend adds per operation, in microseconds.
 
+One extra operation splits create_version: ``create_version_sql`` sends the plain side's
+prepared parameters through the backend's own database path (``Db.one``: its pool borrow,
+liveness check, rendered statements, error translation) and skips the domain work (building
+and validating the version, checksum, audit entry). Its ratio is the backend's database
+path against plain psycopg; the rest of create_version's gap is the domain work.
+
 Usage:
     .venv/bin/python benchmarks/postgres_cpu.py [--dsn DSN] [--tasks 100] [--seconds 2]
         [--rounds 2] [--ops get_workflow,create_version]
@@ -22,14 +28,21 @@ import asyncio
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from orcheo_storage.clock import utcnow
+from orcheo_storage.jsoncodec import dumps
+from orcheo_storage.rules.versions import new_version
 from orcheo_storage.settings import StorageSettings
 from orcheo_storage_postgres._db import configure_connection, connection_kwargs
 from orcheo_storage_postgres.plugin import PostgresBackend
 from orcheo_storage_postgres.session import PostgresSession
+from orcheo_storage_postgres.stores import workflows as wf_sql
+from orcheo_storage_postgres.stores._codecs import VERSIONS
+from psycopg.types.json import Json
 from psycopg_pool import AsyncConnectionPool
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -51,6 +64,28 @@ async def _measure(op: bench.Op, tasks: int, seconds: float) -> tuple[float, flo
     await asyncio.gather(*(worker() for _ in range(tasks)))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     return cpu / done * 1e6, done / wall
+
+
+def _sql_only(session: PostgresSession, state: dict[str, Any]) -> bench.Op:
+    """create_version's INSERT through the backend's Db with plain-side parameters."""
+    db = session.workflows()._db
+    graph = {"nodes": list(range(20)), "edges": [[i, i + 1] for i in range(19)]}
+    template = VERSIONS.params(
+        new_version(workflow_id=state["wf"], number=1, graph=graph, created_by="b", now=utcnow())
+    )
+    workflow_of = bench._Rotor(state["wfs"])
+
+    async def op() -> Any:
+        params = {
+            **template,
+            "workflow_id": workflow_of(),
+            "id": uuid.uuid4(),
+            "created_at": utcnow(),
+            "graph": Json(graph, dumps),
+        }
+        return await db.one(wf_sql._INSERT_VERSION, params)
+
+    return op
 
 
 async def main() -> None:
@@ -89,6 +124,8 @@ async def main() -> None:
             try:
                 state = await bench._setup(session)
                 ours, plain = bench.backend_ops(session, state), bench.plain_ops(pool, state)
+                ours["create_version_sql"] = _sql_only(session, state)
+                plain["create_version_sql"] = plain["create_version"]
                 for name in [o for o in args.ops.split(",") if o] or list(ours):
                     for _ in range(args.rounds):
                         b_cpu, b_ops = await _measure(ours[name], args.tasks, args.seconds)
