@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from orcheo_storage.errors import ValidationError
 from orcheo_storage.models.chat import ChatContext
@@ -47,6 +47,41 @@ def test_checksum_is_orcheos_rule() -> None:
         # Pinned: what today's Orcheo stores for this graph.
         hashlib.sha256(b'{"a":1}').hexdigest()
     )
+
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([1e-7, 1e-5, 5e-5, 1e-4, 0.1, 1e15, 1e16, 1e22, 2.5e-300, -0.0])
+    | st.text(alphabet=st.characters(codec="utf-8"), max_size=8)
+    | st.sampled_from(["\x7f", "\x1f", "\u2028", "/", "\\", '"', "A\x7fB"])
+)
+_KEYS = st.text(alphabet=st.characters(codec="utf-8"), max_size=6) | st.sampled_from(
+    ["a", "B", "_", "\x7f"]
+)
+_GRAPHS = st.dictionaries(
+    _KEYS,
+    st.recursive(
+        _SCALARS,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_KEYS, inner, max_size=4),
+        max_leaves=20,
+    ),
+    max_size=6,
+)
+
+
+@given(_GRAPHS)
+@example({"a": 1e-07})  # orjson: 1e-7
+@example({"a": 1e16, "b": 1e22})  # the exponent spellings of both encoders
+@example({"a": 5e-05})  # orjson: 0.00005
+@example({"k": "A\x7fB"})  # DEL: escaped by the standard library only
+@example({"é": 1, "e": 2})  # non-ASCII: escaped by the standard library only
+def test_checksum_equals_orcheos_rule_for_any_graph(graph: dict[str, Any]) -> None:
+    # Orcheo's own expression, verbatim: whichever encoder we take, the bytes are these.
+    text = json.dumps(graph, sort_keys=True, separators=(",", ":"))
+    assert versions.graph_checksum(graph) == hashlib.sha256(text.encode()).hexdigest()
 
 
 def test_checksum_writes_a_decimal_as_its_exact_literal() -> None:

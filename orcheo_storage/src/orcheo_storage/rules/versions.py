@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from orcheo_storage import _jsonfast
 from orcheo_storage.jsoncodec import JsonObject, canonical_dumps, loads, normalise_object
 from orcheo_storage.models.common import build
 from orcheo_storage.models.workflows import VersionDiff, WorkflowVersion
@@ -27,11 +28,38 @@ def graph_checksum(graph: JsonObject) -> str:
     :class:`~decimal.Decimal` (a number no float holds exactly, which Orcheo itself cannot
     store) is written as its exact literal.
     """
+    fast = _orjson_spelling(graph)
+    if fast is not None:
+        return hashlib.sha256(fast).hexdigest()
     try:
-        text = json.dumps(graph, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        text = _ORCHEO_ENCODER.encode(graph)
     except TypeError:
         text = "".join(_orcheo_json(graph))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_ORCHEO_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _orjson_spelling(graph: JsonObject) -> bytes | None:
+    """orjson's sorted encoding of ``graph`` when it is byte for byte the standard library's
+    (several times faster on a typical graph), else ``None``.
+
+    The two agree on ASCII text without DEL (the standard library escapes every non-ASCII
+    character and DEL, orjson writes them raw), on integers within 64 bits and on floats
+    that both write positionally with their shortest digits (see
+    :mod:`orcheo_storage._jsonfast`); ASCII keys sort the same by code point and by byte.
+    """
+    out = _jsonfast.encode(graph, sort_keys=True)
+    if (
+        out is None
+        or not out.isascii()
+        or b"\x7f" in out
+        or _jsonfast.has_exponent(out)
+        or _jsonfast.has_tiny_positional(out)
+    ):
+        return None
+    return out
 
 
 def _orcheo_json(value: Any) -> Iterator[str]:
