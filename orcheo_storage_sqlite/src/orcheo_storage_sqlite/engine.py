@@ -282,7 +282,9 @@ class Database:
         Jobs queued together are committed together (group commit, see the module doc); each
         caller is answered after the ``COMMIT`` that holds its job. The job may run more than
         once (the lock could not be taken at first, or another job of its group failed), so
-        it must only touch the connection. Returns what the job returns.
+        it must only touch the connection. Returns what the job returns. A caller cancelled
+        before the ``COMMIT`` of its group is left out of it (nothing of its job commits); one
+        cancelled while that ``COMMIT`` runs gets ``CancelledError`` and its write stands.
 
         Raises:
             StorageError: what the job raised, or the translation of a driver error;
@@ -359,7 +361,7 @@ class Database:
         running the jobs one by one in order would have committed. Busy errors back off and
         retry the whole group until the busy timeout.
         """
-        live = [e for e in group if not e.ticket.cancelled]
+        live = [e for e in group if not e.cancelled]
         conn = self._writer
         if conn is None:
             for e in live:

@@ -55,6 +55,13 @@ class Write(Generic[T]):
         self.ticket = Ticket()
         self.future: asyncio.Future[T] = loop.create_future()
 
+    @property
+    def cancelled(self) -> bool:
+        """Whether the caller was cancelled. ``Task.cancel()`` cancels the awaited future at
+        once (the ticket is set only when the task next runs), so the future is looked at
+        too: a read of its state, safe from the writer thread."""
+        return self.ticket.cancelled or self.future.cancelled()
+
     def run(self, conn: sqlite3.Connection) -> T:
         # The job runs in a copy of the caller's context, so what it reads from context
         # variables (the clock of orcheo_storage.clock) is what the caller sees.
@@ -99,7 +106,7 @@ def run_jobs(
     """
     results: list[object] = []
     for i, entry in enumerate(group):
-        if entry.ticket.cancelled:
+        if entry.cancelled:
             rollback(conn)
             return results, i, None
         try:
@@ -108,7 +115,7 @@ def run_jobs(
             rollback(conn)
             return results, i, exc
     for i, entry in enumerate(group):  # cancelled while a later job of the group ran
-        if entry.ticket.cancelled:
+        if entry.cancelled:
             rollback(conn)
             return results, i, None
     try:
