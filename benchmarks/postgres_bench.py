@@ -180,33 +180,76 @@ def _text(query: Any) -> str:
     return query if isinstance(query, str) else query.as_string(None)
 
 
-def plain_ops(pool: AsyncConnectionPool[Any], s: dict[str, Any]) -> dict[str, Op]:
-    """The same SQL the backend sends (as literal text, unqualified: the plain pool's
-    connections set ``search_path``), with parameters prepared the cheapest way."""
-    get_sql, version_sql = _text(wf_sql._GET), _text(wf_sql._INSERT_VERSION)
-    append_sql, by_hash_sql = _text(history_sql._APPEND), _text(token_sql._BY_HASH)
+def plain_version_params(s: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+    """create_version's parameters as a hand-written app prepares them per call: a template
+    built once, then a new id and time, the next workflow and the graph encoded as JSON."""
     graph = {"nodes": list(range(20)), "edges": [[i, i + 1] for i in range(19)]}
     template = VERSIONS.params(
         new_version(workflow_id=s["wf"], number=1, graph=graph, created_by="b", now=utcnow())
     )
+    wf_of = _Rotor(s["wfs"])
 
-    async def one(query: Any, params: Any) -> Any:
-        async with pool.connection() as conn:
-            cur = await conn.execute(query, params)
-            return await cur.fetchone()
-
-    wf_of, exec_of, thread_of = _Rotor(s["wfs"]), _Rotor(s["execs"]), _Rotor(s["threads"])
-
-    async def create_version() -> Any:
-        # What a hand-written app does per call: new id and time, graph encoded as JSON.
-        params = {
+    def params() -> dict[str, Any]:
+        return {
             **template,
             "workflow_id": wf_of(),
             "id": uuid.uuid4(),
             "created_at": utcnow(),
             "graph": Json(graph, dumps),
         }
-        return await one(version_sql, params)
+
+    return params
+
+
+def bench_settings(dsn: str, pool_min: int = 4, pool_max: int = 20) -> StorageSettings:
+    """Every benchmarked subsystem on PostgreSQL at ``dsn``, with these pool sizes."""
+    return StorageSettings(
+        repository_backend="postgres",
+        chatkit_backend="postgres",
+        auth_service_token_backend="postgres",
+        postgres_dsn=dsn,
+        postgres_pool_min_size=pool_min,
+        postgres_pool_max_size=pool_max,
+    )
+
+
+def plain_pool(settings: StorageSettings) -> AsyncConnectionPool[Any]:
+    """The plain psycopg pool (closed): same DSN, schema, pool sizes and connection settings
+    as the backend's; no per-borrow check (what a hand-written app on psycopg_pool does by
+    default). Unqualified statements: the schema is the connections' search_path."""
+    return AsyncConnectionPool(
+        settings.dsn(),
+        kwargs={
+            **connection_kwargs(settings),
+            "options": f"-c search_path={settings.postgres_schema}",
+        },
+        connection_class=psycopg.AsyncConnection,
+        min_size=settings.postgres_pool_min_size,
+        max_size=settings.postgres_pool_max_size,
+        timeout=settings.postgres_pool_timeout,
+        max_idle=settings.postgres_pool_max_idle,
+        max_waiting=settings.postgres_pool_max_waiting,
+        configure=configure_connection,
+        open=False,
+    )
+
+
+def plain_ops(pool: AsyncConnectionPool[Any], s: dict[str, Any]) -> dict[str, Op]:
+    """The same SQL the backend sends (as literal text, unqualified: the plain pool's
+    connections set ``search_path``), with parameters prepared the cheapest way."""
+    get_sql, version_sql = _text(wf_sql._GET), _text(wf_sql._INSERT_VERSION)
+    append_sql, by_hash_sql = _text(history_sql._APPEND), _text(token_sql._BY_HASH)
+    version_params = plain_version_params(s)
+
+    async def one(query: Any, params: Any) -> Any:
+        async with pool.connection() as conn:
+            cur = await conn.execute(query, params)
+            return await cur.fetchone()
+
+    exec_of, thread_of = _Rotor(s["execs"]), _Rotor(s["threads"])
+
+    async def create_version() -> Any:
+        return await one(version_sql, version_params())
 
     async def append_step() -> Any:
         return await one(
@@ -273,37 +316,12 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs per cell")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    base = StorageSettings(
-        repository_backend="postgres",
-        chatkit_backend="postgres",
-        auth_service_token_backend="postgres",
-        postgres_dsn=args.dsn,
-        postgres_pool_min_size=args.pool_min,
-        postgres_pool_max_size=args.pool_max,
-    )
+    base = bench_settings(args.dsn, args.pool_min, args.pool_max)
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         async with PostgresBackend().provision(base, Path(tmp)) as settings:
             session = await PostgresSession.open(settings)
-            # Plain psycopg: same DSN, schema, pool sizes and connection settings; no
-            # per-borrow check (what a hand-written app on psycopg_pool does by default).
-            # Unqualified statements: the schema is the connections' search_path.
-            plain_kwargs = {
-                **connection_kwargs(settings),
-                "options": f"-c search_path={settings.postgres_schema}",
-            }
-            pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-                settings.dsn(),
-                kwargs=plain_kwargs,
-                connection_class=psycopg.AsyncConnection,
-                min_size=settings.postgres_pool_min_size,
-                max_size=settings.postgres_pool_max_size,
-                timeout=settings.postgres_pool_timeout,
-                max_idle=settings.postgres_pool_max_idle,
-                max_waiting=settings.postgres_pool_max_waiting,
-                configure=configure_connection,
-                open=False,
-            )
+            pool = plain_pool(settings)
             await pool.open(wait=True)
             try:
                 state = await _setup(session)

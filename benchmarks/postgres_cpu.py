@@ -28,22 +28,12 @@ import asyncio
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from orcheo_storage.clock import utcnow
-from orcheo_storage.jsoncodec import dumps
-from orcheo_storage.rules.versions import new_version
-from orcheo_storage.settings import StorageSettings
-from orcheo_storage_postgres._db import configure_connection, connection_kwargs
 from orcheo_storage_postgres.plugin import PostgresBackend
 from orcheo_storage_postgres.session import PostgresSession
 from orcheo_storage_postgres.stores import workflows as wf_sql
-from orcheo_storage_postgres.stores._codecs import VERSIONS
-from psycopg.types.json import Json
-from psycopg_pool import AsyncConnectionPool
 
 sys.path.insert(0, str(Path(__file__).parent))
 import postgres_bench as bench
@@ -67,25 +57,10 @@ async def _measure(op: bench.Op, tasks: int, seconds: float) -> tuple[float, flo
 
 
 def _sql_only(session: PostgresSession, state: dict[str, Any]) -> bench.Op:
-    """create_version's INSERT through the backend's Db with plain-side parameters."""
+    """create_version's INSERT through the backend's Db with the plain side's parameters."""
     db = session.workflows()._db
-    graph = {"nodes": list(range(20)), "edges": [[i, i + 1] for i in range(19)]}
-    template = VERSIONS.params(
-        new_version(workflow_id=state["wf"], number=1, graph=graph, created_by="b", now=utcnow())
-    )
-    workflow_of = bench._Rotor(state["wfs"])
-
-    async def op() -> Any:
-        params = {
-            **template,
-            "workflow_id": workflow_of(),
-            "id": uuid.uuid4(),
-            "created_at": utcnow(),
-            "graph": Json(graph, dumps),
-        }
-        return await db.one(wf_sql._INSERT_VERSION, params)
-
-    return op
+    params = bench.plain_version_params(state)
+    return lambda: db.one(wf_sql._INSERT_VERSION, params())
 
 
 async def main() -> None:
@@ -96,30 +71,12 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--ops", default="", help="comma-separated subset of operations")
     args = parser.parse_args()
-    base = StorageSettings(
-        repository_backend="postgres",
-        chatkit_backend="postgres",
-        auth_service_token_backend="postgres",
-        postgres_dsn=args.dsn,
-        postgres_pool_min_size=4,
-        postgres_pool_max_size=20,
-    )
     with tempfile.TemporaryDirectory() as tmp:
-        async with PostgresBackend().provision(base, Path(tmp)) as settings:
+        async with PostgresBackend().provision(
+            bench.bench_settings(args.dsn), Path(tmp)
+        ) as settings:
             session = await PostgresSession.open(settings)
-            kwargs = {
-                **connection_kwargs(settings),
-                "options": f"-c search_path={settings.postgres_schema}",
-            }
-            pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-                settings.dsn(),
-                kwargs=kwargs,
-                connection_class=psycopg.AsyncConnection,
-                min_size=4,
-                max_size=20,
-                configure=configure_connection,
-                open=False,
-            )
+            pool = bench.plain_pool(settings)
             await pool.open(wait=True)
             try:
                 state = await bench._setup(session)

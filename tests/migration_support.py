@@ -12,7 +12,6 @@ import asyncio
 import json
 import sys
 import uuid
-import warnings
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,17 +28,14 @@ from orcheo_storage.rules.tokens import hash_secret
 from orcheo_storage.settings import StorageSettings
 from orcheo_storage.vault import CredentialVault
 
-with warnings.catch_warnings():
-    # openai-chatkit warns about its own widget classes when first imported.
-    warnings.filterwarnings(
-        "ignore", message="Direct usage of named widget classes", category=DeprecationWarning
-    )
-    from chatkit.types import (
-        InferenceOptions,
-        ThreadMetadata,
-        UserMessageItem,
-        UserMessageTextContent,
-    )
+# Imported first: it loads chatkit with its import-time DeprecationWarning silenced.
+import orcheo_storage.chatkit_types  # noqa: F401  # isort: skip
+from chatkit.types import (  # isort: skip
+    InferenceOptions,
+    ThreadMetadata,
+    UserMessageItem,
+    UserMessageTextContent,
+)
 
 SAFE = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
 text = st.text(SAFE, max_size=20)

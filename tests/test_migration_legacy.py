@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import stat
 import uuid
-import warnings
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,8 @@ from orcheo_storage.models.chat import ChatContext
 from orcheo_storage.protocols.backend import BackendSession
 from orcheo_storage.vault import CredentialVault
 
-with warnings.catch_warnings():
-    warnings.filterwarnings(
-        "ignore", message="Direct usage of named widget", category=DeprecationWarning
-    )
-    from chatkit.types import ThreadItem  # noqa: F401  (loads chatkit quietly for the stores)
+# Loads chatkit with its import-time DeprecationWarning silenced, for the stores.
+import orcheo_storage.chatkit_types  # noqa: F401  # isort: skip
 
 from legacy_files import (
     IDS,

@@ -227,36 +227,28 @@ class Db:
         """Every row of a single read-only statement (retried once, see :meth:`read`)."""
         return await self.read(lambda conn: q_all(conn, query, params))
 
-    # one/all/run are the write hot paths: a plain try/finally, not the generator-based
-    # context manager of connection() (which costs several microseconds per call).
+    async def _once(self, work: Callable[[Conn], Awaitable[T]]) -> T:
+        """``work(conn)`` on a pooled autocommit connection, never retried (the write hot
+        path: a plain try/finally, not the generator-based context manager of
+        :meth:`connection`, which costs several microseconds per call)."""
+        with translated():
+            conn = await self._borrow()
+            try:
+                return await work(conn)
+            finally:
+                await self.pool.putconn(conn)
 
     async def one(self, query: Query, params: Params = None) -> DictRow | None:
         """The first row of a single autocommit statement, or ``None`` (never retried)."""
-        with translated():
-            conn = await self._borrow()
-            try:
-                return await q_one(conn, query, params)
-            finally:
-                await self.pool.putconn(conn)
+        return await self._once(lambda conn: q_one(conn, query, params))
 
     async def all(self, query: Query, params: Params = None) -> list[DictRow]:
         """Every row of a single autocommit statement (never retried)."""
-        with translated():
-            conn = await self._borrow()
-            try:
-                return await q_all(conn, query, params)
-            finally:
-                await self.pool.putconn(conn)
+        return await self._once(lambda conn: q_all(conn, query, params))
 
     async def run(self, query: Query, params: Params = None) -> int:
         """Execute one autocommit statement; returns the affected row count (never retried)."""
-        with translated():
-            conn = await self._borrow()
-            try:
-                cur = await conn.execute(query, params)
-                return cur.rowcount
-            finally:
-                await self.pool.putconn(conn)
+        return await self._once(lambda conn: q_count(conn, query, params))
 
 
 async def q_one(conn: Conn, query: Query, params: Params = None) -> DictRow | None:
@@ -269,3 +261,9 @@ async def q_all(conn: Conn, query: Query, params: Params = None) -> list[DictRow
     """Every row of ``query`` on an already acquired connection."""
     cur = await conn.execute(query, params)
     return await cur.fetchall()
+
+
+async def q_count(conn: Conn, query: Query, params: Params = None) -> int:
+    """The affected row count of ``query`` on an already acquired connection."""
+    cur = await conn.execute(query, params)
+    return cur.rowcount
